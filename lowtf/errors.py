@@ -1,0 +1,29 @@
+"""Errors lowtf raises: each names the problem and how to fix it.
+
+Every error derives from `LowtfError`, so callers (and the CLI) can catch one
+type and print its message without a traceback.
+"""
+
+
+class LowtfError(Exception):
+    """Base class of every error lowtf raises on purpose."""
+
+
+class DataError(LowtfError, ValueError):
+    """Input data is missing, corrupt, or has the wrong shape, dtype or values."""
+
+
+class ConfigError(LowtfError, ValueError):
+    """An argument or configuration value is invalid."""
+
+
+class CheckpointError(LowtfError):
+    """A checkpoint is missing, corrupt, or belongs to a different model."""
+
+
+class NonFiniteLossError(LowtfError, FloatingPointError):
+    """The training loss became NaN or infinite; training stopped before applying it."""
+
+    def __init__(self, message, step=None):
+        super().__init__(message)
+        self.step = step
