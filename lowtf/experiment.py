@@ -1,0 +1,163 @@
+"""An experiment: data set, network, optimizer and schedule in one frozen config.
+
+`Experiment()` is the reference run of the course notes: the 784-300-100-10 ReLU DNN
+on Fashion-MNIST, gradient descent at 0.01, batches of 50, up to 30 epochs with early
+stopping on validation accuracy. `run_experiment` trains it, reports test accuracy
+and returns where the logs and checkpoints went.
+"""
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lowtf.datasets import load_dataset
+from lowtf.errors import ConfigError
+from lowtf.monitor import EarlyStopping
+from lowtf.network import dnn
+from lowtf.optimizers import get_optimizer
+from lowtf.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything that defines a training run; validated when created.
+
+    `patience=None` disables early stopping; `run_dir=None` means `logs/<name>`.
+    """
+
+    name: str = "fashion_mnist_dnn"
+    dataset: str = "fashion_mnist"
+    hidden: tuple = (300, 100)
+    activation: str = "relu"
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    batch_size: int = 50
+    epochs: int = 30
+    patience: int = 5
+    monitor: str = "val_accuracy"
+    metrics: tuple = ("accuracy", "top3_accuracy")
+    seed: int = 42
+    xla: bool = None
+    resident: bool = None
+    data_dir: str = None
+    run_dir: str = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(u) for u in self.hidden))
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        for field in ("batch_size", "epochs"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{field} must be an int >= 1, got {value!r}")
+        if any(u < 1 for u in self.hidden):
+            raise ConfigError(f"hidden layer sizes must be >= 1, got {self.hidden}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise ConfigError(f"patience must be an int >= 1 or None, got {self.patience!r}")
+        if not self.name or "/" in self.name:
+            raise ConfigError(f"name must be a non-empty folder name, got {self.name!r}")
+
+    def replace(self, **overrides):
+        """A copy with some fields changed (None values are ignored)."""
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = set(overrides) - fields
+        if unknown:
+            raise ConfigError(f"unknown experiment fields {sorted(unknown)}; valid: {sorted(fields)}")
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def log_dir(self):
+        return self.run_dir or os.path.join("logs", self.name)
+
+
+def build_trainer(experiment, class_names=None, verbose=1):
+    """The network and trainer an experiment describes (no data loaded)."""
+    model = dnn(784, experiment.hidden, len(class_names) if class_names else 10,
+                activation=experiment.activation, seed=experiment.seed)
+    optimizer = get_optimizer(experiment.optimizer, learning_rate=experiment.learning_rate)
+    return Trainer(model, optimizer=optimizer, metrics=experiment.metrics,
+                   run_dir=experiment.log_dir, seed=experiment.seed, xla=experiment.xla,
+                   verbose=verbose,
+                   metadata={"dataset": experiment.dataset,
+                             "class_names": list(class_names or [])})
+
+
+def run_experiment(experiment, verbose=1):
+    """Trains `experiment`, evaluates it on the test set, and returns a results dict.
+
+    The results (test metrics, epochs, time, examples/second, checkpoint) are also
+    written to `<run_dir>/results.json`.
+    """
+    data = load_dataset(experiment.dataset, data_dir=experiment.data_dir, raw=True)
+    trainer = build_trainer(experiment, data.class_names, verbose)
+    if verbose:
+        print(f"{experiment.name}: {data.name} from {data.source} "
+              f"({len(data.train):,} train / {len(data.validation):,} validation / "
+              f"{len(data.test):,} test)\n{trainer.model.summary()}\n"
+              f"optimizer {experiment.optimizer} lr {experiment.learning_rate}, "
+              f"batch {experiment.batch_size}, up to {experiment.epochs} epochs, "
+              f"logs in {experiment.log_dir}", flush=True)
+    early = EarlyStopping(monitor=experiment.monitor, patience=experiment.patience) \
+        if experiment.patience else None
+    start = time.perf_counter()
+    history = trainer.fit(data.train, data.validation, epochs=experiment.epochs,
+                          batch_size=experiment.batch_size, early_stopping=early,
+                          resident=experiment.resident)
+    elapsed = time.perf_counter() - start
+    test = trainer.evaluate(data.test)
+    checkpoint = trainer.keeper.best or trainer.keeper.latest
+    rates = history.get("examples_per_second", [])
+    results = {"experiment": dataclasses.asdict(experiment), "test": test,
+               "epochs": len(history.get("loss", [])), "train_seconds": elapsed,
+               "examples_per_second_median": sorted(rates)[len(rates) // 2] if rates else None,
+               "checkpoint": checkpoint}
+    with open(os.path.join(experiment.log_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    if verbose:
+        predicted = trainer.predictor.predict(data.test.images[:20])
+        print(f"First 20 test images, predicted: {predicted.tolist()}\n"
+              f"                        actual:    {data.test.labels[:20].tolist()}")
+        print(f"Test accuracy: {test['accuracy']:.4f}  loss {test['loss']:.4f}  "
+              f"(model from {checkpoint})", flush=True)
+    return results
+
+
+def load_experiment(spec=None):
+    """An `Experiment` from None (the reference), a name in `experiments/`, a .py path or a module.
+
+    The module must define a module-level `experiment = lowtf.Experiment(...)`.
+    """
+    if spec is None or spec == "":
+        return Experiment()
+    if spec.endswith(".py") or os.sep in spec:
+        path = Path(spec)
+    else:
+        path = None
+        for folder in (Path.cwd() / "experiments", Path(__file__).resolve().parents[1] / "experiments"):
+            if (folder / f"{spec}.py").is_file():
+                path = folder / f"{spec}.py"
+                break
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"experiment file {str(path)!r} does not exist")
+        module_spec = importlib.util.spec_from_file_location(f"lowtf_experiment_{path.stem}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(spec)
+        except ImportError as e:
+            raise ConfigError(f"no experiment {spec!r}: not a file in experiments/, a .py path "
+                              f"or an importable module ({e})") from None
+    experiment = getattr(module, "experiment", None)
+    if not isinstance(experiment, Experiment):
+        raise ConfigError(f"experiment module {spec!r} must define `experiment = lowtf.Experiment(...)`")
+    return experiment

@@ -1,0 +1,94 @@
+"""A trained network restored from its checkpoint for inference: no optimizer, no warnings."""
+
+import numpy as np
+import tensorflow as tf
+
+from lowtf import checkpoints as ckpt
+from lowtf.errors import CheckpointError, ConfigError
+from lowtf.evaluation import Evaluator
+from lowtf.feeds import eval_batches
+from lowtf.inputs import check_features, check_labels
+from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
+from lowtf.network import Network
+
+
+class Predictor:
+    """Class ids, probabilities and top-k predictions of a restored network.
+
+    Args:
+        model: a `lowtf.Network` producing logits.
+        class_names: names of the output classes, if known.
+        loss: the loss the model was trained with (for `evaluate`).
+        metrics: metric names for `evaluate`.
+        batch_size: examples per traced call.
+    """
+
+    def __init__(self, model, class_names=None, loss="sparse_softmax_cross_entropy",
+                 metrics=("accuracy",), batch_size=1000, checkpoint=None):
+        self.model, self.checkpoint = model, checkpoint
+        self.class_names = tuple(class_names) if class_names else None
+        self.loss_name, loss_fn = get_loss(loss)
+        self.batch_size = batch_size
+        self.evaluator = Evaluator(model, loss_fn, metrics)
+        self._forward = tf.function(
+            model.__call__, input_signature=[tf.TensorSpec([None, model.n_inputs], tf.float32)])
+
+    def logits(self, x):
+        """Raw outputs for `x` (uint8 images or float32 in [0, 1]; any shape of n_inputs)."""
+        x = check_features(np.asarray(x), self.model.n_inputs, "prediction inputs")
+        outputs = [self._forward(xb) for xb, _ in eval_batches(
+            x, np.zeros(len(x), np.int32), self.batch_size, self.model.n_inputs)]
+        return tf.concat(outputs, axis=0).numpy()
+
+    def probabilities(self, x):
+        return tf.nn.softmax(self.logits(x)).numpy()
+
+    def predict(self, x):
+        """The most likely class id of each example (`argmax` of the logits)."""
+        return np.argmax(self.logits(x), axis=1).astype(np.int32)
+
+    def top_k(self, x, k=3):
+        """`(class_ids, probabilities)`, each `[n, k]`, most likely first."""
+        if k < 1 or k > self.model.n_outputs:
+            raise ConfigError(f"k must be in [1, {self.model.n_outputs}], got {k}")
+        top = tf.math.top_k(self.probabilities(x), k=k)
+        return top.indices.numpy(), top.values.numpy()
+
+    def evaluate(self, x, y):
+        """Loss and metrics on labelled data, e.g. `{"loss": 0.33, "accuracy": 0.88}`."""
+        x = check_features(np.asarray(x), self.model.n_inputs, "evaluation features")
+        n_classes = self.model.n_outputs if self.loss_name in CLASS_LABEL_LOSSES else None
+        y = check_labels(y, len(x), n_classes, "evaluation labels")
+        return self.evaluator(eval_batches(x, y, self.batch_size, self.model.n_inputs), n_classes)
+
+
+def restore(path, batch_size=1000):
+    """Rebuilds the network saved by a lowtf run and loads its weights.
+
+    Only the model is read (`expect_partial`): the optimizer, metrics and loop state
+    in the checkpoint are skipped silently. The architecture comes from the run
+    configuration stored in the checkpoint (JSON, never executed).
+
+    Args:
+        path: a run directory (its best checkpoint, else its latest), a checkpoints
+            folder, or a checkpoint prefix.
+
+    Raises:
+        CheckpointError: no checkpoint there, or it is unreadable or from another model.
+    """
+    prefix = ckpt.resolve(path)
+    config = ckpt.read_config(prefix)
+    if "model" not in config:
+        raise CheckpointError(f"checkpoint {prefix} holds no model architecture")
+    model = Network.from_config(config["model"])
+    ckpt.check_model_matches(prefix, model)
+    try:
+        tf.train.Checkpoint(model=model).restore(prefix).expect_partial() \
+            .assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {prefix} could not be restored: "
+                              f"{str(e).splitlines()[0]}") from None
+    meta = config.get("metadata", {})
+    return Predictor(model, class_names=meta.get("class_names"), loss=config.get("loss", "sparse_softmax_cross_entropy"),
+                     metrics=config.get("metrics", ("accuracy",)), batch_size=batch_size,
+                     checkpoint=prefix)

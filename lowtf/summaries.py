@@ -1,0 +1,51 @@
+"""TensorBoard output of a run: scalars, histograms, the step graph and hparams.
+
+Layout: `<run>/train` and `<run>/validation` hold the curves of each split (so
+TensorBoard overlays them), `<run>` itself the hparams of the run.
+"""
+
+import os
+
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+
+class RunWriter:
+    """Writes a run's summaries; writers are opened lazily, one per split."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self._writers = {}
+
+    def writer(self, split):
+        if split not in self._writers:
+            path = self.run_dir if split == "" else os.path.join(self.run_dir, split)
+            self._writers[split] = tf.summary.create_file_writer(path)
+        return self._writers[split]
+
+    def scalars(self, split, step, values):
+        with self.writer(split).as_default(step=step):
+            for tag, value in values.items():
+                tf.summary.scalar(tag, value)
+
+    def histograms(self, split, step, values):
+        with self.writer(split).as_default(step=step):
+            for tag, value in values.items():
+                tf.summary.histogram(tag, value)
+
+    def graph(self, graph):
+        with self.writer("train").as_default():
+            tf.summary.graph(graph)
+
+    def hparams(self, values, trial_id=None):
+        with self.writer("").as_default():
+            hp.hparams(values, trial_id=trial_id)
+
+    def flush(self):
+        for w in self._writers.values():
+            w.flush()
+
+    def close(self):
+        for w in self._writers.values():
+            w.close()
+        self._writers.clear()

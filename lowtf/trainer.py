@@ -1,0 +1,462 @@
+"""The trainer: a traced step loop inside, a readable Python epoch loop outside.
+
+Inside (`tf.function`, traced once per run): `steps` training steps per call, each a
+`tf.GradientTape` forward/backward pass and an optimizer update. Outside (Python):
+epochs, validation, TensorBoard, checkpoints, early stopping, the console.
+Everything stateful (weights, optimizer slots, metrics, the data position) is a
+`tf.Variable` created once, at construction, under the trainer's strategy scope.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+import warnings
+
+import tensorflow as tf
+
+from lowtf import checkpoints as ckpt
+from lowtf.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError
+from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, eval_batches
+from lowtf.inference import Predictor
+from lowtf.inputs import check_features, check_labels, to_model_input
+from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
+from lowtf.evaluation import make_metrics, update_metrics
+from lowtf.monitor import EarlyStopping, Monitor
+from lowtf.optimizers import get_optimizer
+from lowtf.progress import ProgressBar
+from lowtf.summaries import RunWriter
+
+# Configuration keys that may change when a run resumes.
+RESUMABLE_KEYS = frozenset({"epochs"})
+
+
+class RunState(tf.Module):
+    """Checkpointed loop state: where the run is, its best score, and its config."""
+
+    def __init__(self):
+        super().__init__(name="state")
+        var = lambda value, dtype, name: tf.Variable(  # noqa: E731
+            value, dtype=dtype, trainable=False, name=name)
+        self.step = var(0, tf.int64, "step")          # training steps applied so far
+        self.epoch = var(0, tf.int64, "epoch")        # epochs completed
+        self.position = var(0, tf.int64, "position")  # steps done in the current epoch
+        self.bad_step = var(0, tf.int64, "bad_step")  # step whose loss was not finite
+        self.best = var(math.nan, tf.float32, "best")
+        self.wait = var(0, tf.int64, "wait")          # epochs without improvement
+        self.config = var("{}", tf.string, "config")
+
+
+def ensure_writable(directory, what):
+    try:
+        os.makedirs(directory, exist_ok=True)
+        probe = os.path.join(directory, f".lowtf-write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise ConfigError(f"cannot write the {what} to {directory!r} ({e.strerror or e}); "
+                          "pass a writable run directory (--run-dir)") from None
+
+
+class Trainer:
+    """Trains, evaluates and checkpoints a model with a loop you can read.
+
+    Args:
+        model: a `lowtf.Network`, or a zero-argument function building one (called
+            under the strategy scope).
+        loss: a name from `lowtf.losses.LOSSES` or `fn(labels, outputs) -> [batch]`.
+        optimizer: a `lowtf` optimizer or its name (`sgd` is gradient descent, lr 0.01).
+        metrics: names or `Metric`s, e.g. `("accuracy", "top5_accuracy")`.
+        run_dir: where TensorBoard logs and checkpoints go; None keeps nothing on disk.
+        seed: keys the per-epoch shuffle.
+        xla: compile the resident-data loop with XLA; None tries and falls back.
+        steps_per_call: training steps per traced call; None picks ~1/20 of an epoch.
+        eval_batch_size: batch size for evaluation and prediction.
+        max_to_keep: how many recent checkpoints to keep (the best is kept apart).
+        histograms: write weight and gradient histograms every epoch.
+        verbose: 0 silent, 1 a line per epoch plus a progress bar on a terminal.
+        strategy: a `tf.distribute.Strategy`; None is the default strategy.
+        metadata: JSON-serialisable facts stored with the checkpoint, e.g.
+            `{"dataset": "fashion_mnist", "class_names": [...]}` for inference.
+    """
+
+    def __init__(self, model, loss="sparse_softmax_cross_entropy", optimizer="sgd",
+                 metrics=("accuracy",), run_dir=None, seed=0, xla=None, steps_per_call=None,
+                 eval_batch_size=1000, max_to_keep=3, histograms=True, verbose=1,
+                 strategy=None, metadata=None):
+        self.metadata = dict(metadata or {})
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.loss_name, self.loss_fn = get_loss(loss)
+        self.run_dir = None if run_dir is None else os.fspath(run_dir)
+        self.seed, self.xla, self.verbose = int(seed), xla, verbose
+        self.steps_per_call, self.eval_batch_size = steps_per_call, int(eval_batch_size)
+        self.histograms = histograms
+        self.train_traces = 0
+        with self.strategy.scope():
+            self.model = model() if callable(model) and not isinstance(model, tf.Module) \
+                else model
+            self.optimizer = get_optimizer(optimizer)
+            self.optimizer.build(self.model.trainable_variables)
+            self.train_metrics = make_metrics(metrics)
+            self.predictor = Predictor(self.model, self.metadata.get("class_names"),
+                                       loss=self.loss_name, metrics=metrics,
+                                       batch_size=self.eval_batch_size)
+            self.evaluator = self.predictor.evaluator
+            self.state = RunState()
+        self.n_classes = self.model.n_outputs if self.loss_name in CLASS_LABEL_LOSSES else None
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              state=self.state)
+        self.keeper = self.writer = None
+        if self.run_dir is not None:
+            ensure_writable(self.run_dir, "logs")
+            ensure_writable(ckpt.checkpoint_dir(self.run_dir), "checkpoints")
+            self.keeper = ckpt.CheckpointKeeper(self.checkpoint, ckpt.checkpoint_dir(self.run_dir),
+                                                self.state.step, max_to_keep=max_to_keep)
+            self.writer = RunWriter(self.run_dir)
+        self.history = {}
+        self._train_fn = None
+
+    # ---- traced functions ---------------------------------------------------------
+    def _apply_batch(self, x, y):
+        """One training step; returns False (and applies nothing) if the loss is not finite."""
+        x = to_model_input(x, self.model.n_inputs)
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.model(x)
+            per_example = self.loss_fn(y, outputs)
+            loss = tf.nn.compute_average_loss(per_example)
+        grads = tape.gradient(loss, variables)
+
+        @tf.autograph.experimental.do_not_convert
+        def update():
+            self.optimizer.apply(grads, variables)
+            update_metrics(self.train_metrics, y, outputs, per_example)
+            self.state.step.assign_add(1)
+            self.state.position.assign_add(1)
+            return tf.constant(True)
+
+        @tf.autograph.experimental.do_not_convert
+        def skip():
+            self.state.bad_step.assign(self.state.step + 1)
+            return tf.constant(False)
+
+        return tf.cond(tf.math.is_finite(loss), update, skip)
+
+    def _resident_loop(self, steps):
+        self.train_traces += 1
+        for _ in tf.range(steps):
+            x, y = self._feed.batch(self.state.position)
+            if not self._apply_batch(x, y):
+                break
+
+    def _dataset_loop(self, iterator, steps):
+        self.train_traces += 1
+        for _ in tf.range(steps):
+            batch = iterator.get_next_as_optional()
+            if not batch.has_value():
+                break
+            x, y = batch.get_value()
+            if not self._apply_batch(x, y):
+                break
+
+    @tf.function
+    def _gradients(self, x, y):
+        x = to_model_input(x, self.model.n_inputs)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(self.loss_fn(y, self.model(x)))
+        return tape.gradient(loss, self.model.trainable_variables)
+
+    # ---- data ---------------------------------------------------------------------
+    def _check_arrays(self, data, what):
+        if hasattr(data, "images") and hasattr(data, "labels"):  # a lowtf Split
+            data = (data.images, data.labels)
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise DataError(f"{what} data must be an (x, y) pair of arrays or a tf.data.Dataset "
+                            f"of (x, y) batches, got {type(data).__name__}")
+        x = check_features(data[0], self.model.n_inputs, f"{what} features")
+        y = check_labels(data[1], len(x), self.n_classes, f"{what} labels")
+        return x, y
+
+    def _make_feed(self, train, batch_size, shuffle, resident):
+        if isinstance(train, tf.data.Dataset) or callable(train):
+            if resident:
+                raise ConfigError("resident=True needs (x, y) arrays, not a tf.data pipeline")
+            return DatasetFeed(train)
+        x, y = self._check_arrays(train, "training")
+        if resident is False:
+            return DatasetFeed(lambda epoch: array_batches(
+                x, y, batch_size, self.seed, epoch, shuffle, drop_remainder=True))
+        return ArrayFeed(x, y, batch_size, seed=self.seed, shuffle=shuffle)
+
+    def eval_dataset(self, data):
+        """A `tf.data` pipeline for `(x, y)` arrays (checked); Datasets pass through."""
+        if isinstance(data, tf.data.Dataset):
+            return data
+        x, y = self._check_arrays(data, "evaluation")
+        return eval_batches(x, y, self.eval_batch_size, self.model.n_inputs)
+
+    # ---- the outer loop -----------------------------------------------------------
+    def fit(self, train, validation=None, epochs=1, batch_size=50, early_stopping=None,
+            shuffle=True, resident=None, resume=True, save_every_steps=None, hparams=None):
+        """Trains for `epochs` (resuming from the run's latest checkpoint) and returns the history.
+
+        Args:
+            train: `(x, y)` arrays, a `tf.data.Dataset` of `(x, y)` batches, or
+                `fn(epoch) -> Dataset`.
+            validation: `(x, y)` arrays or a Dataset of batches; evaluated every epoch.
+            batch_size: examples per step for array data.
+            early_stopping: a `lowtf.EarlyStopping`, or None to train every epoch.
+            resident: keep array data as tensors and gather batches in the graph (the
+                fast path); None uses it for arrays, False forces a tf.data pipeline.
+            resume: continue from the latest checkpoint in `run_dir`; with False an
+                existing checkpoint is an error (nothing is overwritten).
+            save_every_steps: also checkpoint within epochs, every so many steps.
+            hparams: extra values for the HParams dashboard.
+
+        Returns:
+            `{metric: [value per epoch]}`, e.g. `history["val_accuracy"]`.
+
+        Raises:
+            NonFiniteLossError: the loss became NaN/Inf; the step is named and the last
+                good checkpoint is kept.
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        self._feed = feed = self._make_feed(train, batch_size, shuffle, resident)
+        val_data = None if validation is None else self.eval_dataset(validation)
+        monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
+        config = self._config(batch_size, shuffle)
+        resumed = self._restore_or_start(config, resume)
+        self._build_train_fn(feed)
+        steps_per_call = self.steps_per_call or max(1, (feed.steps_per_epoch or 2000) // 20)
+        if self.writer and not resumed:
+            self.writer.graph(self._concrete_train_fn(feed).graph)
+            self.writer.hparams({**self._hparams(config, epochs), **(hparams or {})})
+        if float(self.state.best.numpy()) != float(self.state.best.numpy()):  # NaN: unset
+            self.state.best.assign(monitor.worst)
+        self.state.bad_step.assign(0)
+        start = time.perf_counter()
+        try:
+            while int(self.state.epoch.numpy()) < epochs:
+                if isinstance(early_stopping, EarlyStopping) and \
+                        int(self.state.wait.numpy()) >= early_stopping.patience:
+                    break
+                logs = self._train_epoch(feed, steps_per_call, epochs, save_every_steps)
+                if val_data is not None:
+                    logs.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
+                stop = self._end_epoch(logs, monitor, early_stopping)
+                if stop:
+                    break
+        except tf.errors.InvalidArgumentError as e:
+            raise DataError(f"training stopped at step {int(self.state.step.numpy()) + 1}: "
+                            f"{str(e).splitlines()[0]}; check that labels lie in "
+                            f"[0, {self.n_classes}) and inputs have the model's shape") from None
+        finally:
+            if self.writer:
+                self.writer.flush()
+        if isinstance(early_stopping, EarlyStopping) and early_stopping.restore_best \
+                and self.keeper and self.keeper.best:
+            tf.train.Checkpoint(model=self.model).restore(self.keeper.best).expect_partial()
+        if self.verbose:
+            print(f"Trained {int(self.state.epoch.numpy())} epochs, "
+                  f"{int(self.state.step.numpy())} steps in {time.perf_counter() - start:.1f}s",
+                  file=sys.stdout)
+        return self.history
+
+    def _config(self, batch_size, shuffle):
+        return {"model": self.model.config, "loss": self.loss_name,
+                "optimizer": self.optimizer.get_config(),
+                "metrics": [m for m in self.train_metrics if m != "loss"],
+                "batch_size": batch_size, "seed": self.seed, "shuffle": shuffle,
+                "metadata": self.metadata}
+
+    def _hparams(self, config, epochs):
+        layers = config["model"]["layers"]
+        return {"optimizer": config["optimizer"].get("name", "?"),
+                "learning_rate": float(self.optimizer.learning_rate.numpy()),
+                "batch_size": config["batch_size"], "epochs": epochs,
+                "layers": "-".join(str(l[1]) for l in layers[:-1]) or "none",
+                "activation": layers[0][2], "seed": self.seed}
+
+    def _restore_or_start(self, config, resume):
+        """Restores the latest checkpoint if there is one; returns whether it did."""
+        if self.keeper is None:
+            self.state.config.assign(json.dumps(config, sort_keys=True))
+            return False
+        if self.keeper.latest and not resume:
+            raise CheckpointError(
+                f"{self.run_dir} already holds checkpoints (latest {self.keeper.latest}) and "
+                "resume=False; pick a new run directory or delete that one yourself — lowtf "
+                "never overwrites a good checkpoint")
+        prefix = self.keeper.restore_latest(self.model) if self.keeper.latest else None
+        if prefix is None:
+            self.state.config.assign(json.dumps(config, sort_keys=True))
+            return False
+        stored = json.loads(self.state.config.numpy().decode())
+        diff = {k: (stored.get(k), config.get(k)) for k in set(stored) | set(config)
+                if k not in RESUMABLE_KEYS and stored.get(k) != config.get(k)}
+        if diff:
+            lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
+            raise CheckpointError(f"cannot resume {prefix} with a different configuration ({lines}); "
+                                  "use the checkpoint's settings or a new run directory")
+        self.history = self._load_history()
+        if self.verbose:
+            print(f"Resuming from {prefix}: epoch {int(self.state.epoch.numpy())}, "
+                  f"step {int(self.state.step.numpy())}")
+        return True
+
+    def _build_train_fn(self, feed):
+        if feed.resident:
+            signature = [tf.TensorSpec([], tf.int32)]
+            use_xla = self.xla is not False
+            self._train_fn = tf.function(self._resident_loop, input_signature=signature,
+                                         jit_compile=use_xla)
+            if use_xla and self.xla is None:
+                try:
+                    self._train_fn.experimental_get_compiler_ir(tf.constant(1))(stage="hlo")
+                except Exception as e:  # noqa: BLE001 - any op without an XLA kernel
+                    warnings.warn(f"XLA cannot compile this training step ({e.__class__.__name__}); "
+                                  "running it without XLA", stacklevel=3)
+                    self._train_fn = tf.function(self._resident_loop, input_signature=signature)
+        else:
+            self._train_fn = tf.function(self._dataset_loop)
+
+    def _concrete_train_fn(self, feed):
+        if feed.resident:
+            return self._train_fn.get_concrete_function(tf.constant(1))
+        return self._train_fn.get_concrete_function(feed.iterator(0, 0), tf.constant(1))
+
+    def _train_epoch(self, feed, steps_per_call, epochs, save_every_steps):
+        epoch = int(self.state.epoch.numpy())
+        position = int(self.state.position.numpy())
+        for metric in self.train_metrics.values():
+            metric.reset_state()
+        total = feed.steps_per_epoch
+        bar = ProgressBar(total, f"Epoch {epoch + 1}/{epochs} ",
+                          enabled=None if self.verbose else False)
+        if feed.resident:
+            feed.start_epoch(epoch)
+        else:
+            iterator = feed.iterator(epoch, position)
+        start, steps_done, last_save = time.perf_counter(), 0, int(self.state.step.numpy())
+        while total is None or position < total:
+            n = steps_per_call if total is None else min(steps_per_call, total - position)
+            if feed.resident:
+                self._train_fn(tf.constant(n, tf.int32))
+            else:
+                self._train_fn(iterator, tf.constant(n, tf.int32))
+            new_position = int(self.state.position.numpy())
+            steps_done += new_position - position
+            self._check_finite()
+            if new_position - position < n:  # the dataset ran out: end of the epoch
+                break
+            position = new_position
+            bar.update(position, loss=float(self.train_metrics["loss"].result()))
+            step = int(self.state.step.numpy())
+            if save_every_steps and self.keeper and step - last_save >= save_every_steps:
+                self.keeper.save()
+                last_save = step
+        bar.close()
+        elapsed = time.perf_counter() - start
+        self.state.epoch.assign_add(1)
+        self.state.position.assign(0)
+        logs = {k: float(m.result()) for k, m in self.train_metrics.items()}
+        batch = getattr(feed, "batch_size", None)
+        logs["learning_rate"] = float(self.optimizer.learning_rate.numpy())
+        logs["epoch_time"] = elapsed
+        if batch:
+            logs["examples_per_second"] = steps_done * batch / max(elapsed, 1e-9)
+        return logs
+
+    def _check_finite(self):
+        bad = int(self.state.bad_step.numpy())
+        if bad:
+            kept = self.keeper.latest if self.keeper else None
+            raise NonFiniteLossError(
+                f"the training loss became NaN or Inf at step {bad} (epoch "
+                f"{int(self.state.epoch.numpy()) + 1}); that update was not applied and "
+                f"training stopped. Last good checkpoint: {kept or 'none written yet'}. "
+                "Lower the learning rate, or check the inputs for NaN/Inf and extreme values",
+                step=bad)
+
+    def _end_epoch(self, logs, monitor, early_stopping):
+        """Records the epoch (history, TensorBoard, checkpoints); returns True to stop."""
+        step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())
+        value = monitor.value(logs)
+        improved = monitor.improved(value, float(self.state.best.numpy()))
+        if improved:
+            self.state.best.assign(value)
+            self.state.wait.assign(0)
+        else:
+            self.state.wait.assign_add(1)
+        logs.update(epoch=epoch, step=step)
+        for key, value_ in logs.items():
+            self.history.setdefault(key, []).append(value_)
+        saved = ""
+        if self.keeper:
+            self._write_summaries(step, logs)
+            saved = os.path.basename(self.keeper.save())
+            if improved:
+                self.keeper.save_best()
+                saved += ", best"
+            self._save_history()
+        stop = isinstance(early_stopping, EarlyStopping) and \
+            int(self.state.wait.numpy()) >= early_stopping.patience
+        if self.verbose:
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
+                              if k not in ("epoch", "step", "epoch_time", "examples_per_second",
+                                           "learning_rate"))
+            rate = logs.get("examples_per_second")
+            print(f"Epoch {epoch}  step {step}  {shown}  {logs['epoch_time']:.1f}s"
+                  + (f"  {rate:,.0f} ex/s" if rate else "")
+                  + (f"  [saved {saved}]" if saved else "")
+                  + (f"  early stop: no {monitor.monitor} gain in "
+                     f"{early_stopping.patience} epochs" if stop else ""), flush=True)
+        return stop
+
+    def _write_summaries(self, step, logs):
+        train = {k: v for k, v in logs.items()
+                 if not k.startswith("val_") and k not in ("epoch", "step")}
+        self.writer.scalars("train", step, train)
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        if val:
+            self.writer.scalars("validation", step, val)
+        if self.histograms:
+            variables = self.model.trainable_variables
+            x, y = self._feed.probe_batch()
+            grads = self._gradients(x, y)
+            self.writer.histograms("train", step, {v.name.split(":")[0]: v for v in variables})
+            self.writer.histograms("train", step, {"gradients/" + v.name.split(":")[0]: g
+                                                   for v, g in zip(variables, grads)})
+        self.writer.flush()
+
+    def _history_path(self):
+        return os.path.join(self.run_dir, "history.json")
+
+    def _save_history(self):
+        tmp = self._history_path() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.history, f)
+        os.replace(tmp, self._history_path())
+
+    def _load_history(self):
+        try:
+            with open(self._history_path()) as f:
+                history = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        epochs = int(self.state.epoch.numpy())
+        return {k: v[:epochs] for k, v in history.items()}
+
+    # ---- evaluation and prediction -------------------------------------------------
+    def evaluate(self, data):
+        """Loss and metrics over `(x, y)` arrays or a Dataset of batches, e.g. `{"accuracy": 0.88}`."""
+        return self.evaluator(self.eval_dataset(data), self.n_classes)
+
+    def predict(self, x):
+        """The model's outputs (logits for classifiers) for `x`, in batches, as a numpy array."""
+        return self.predictor.logits(x)
