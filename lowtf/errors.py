@@ -8,6 +8,9 @@ type and print its message without a traceback.
 class LowtfError(Exception):
     """Base class of every error lowtf raises on purpose."""
 
+    # Let AutoGraph re-raise it unchanged when it is raised while tracing a tf.function.
+    ag_pass_through = True
+
 
 class DataError(LowtfError, ValueError):
     """Input data is missing, corrupt, or has the wrong shape, dtype or values."""

@@ -77,5 +77,5 @@ def to_model_input(x, n_inputs):
     """Graph-side conversion: flatten to `[batch, n_inputs]`; uint8 is scaled to [0, 1]."""
     x = tf.reshape(x, [-1, n_inputs])
     if x.dtype == tf.uint8:
-        return tf.cast(x, tf.float32) * (1.0 / 255.0)
+        return tf.cast(x, tf.float32) / 255.0
     return x

@@ -116,6 +116,7 @@ class Trainer:
                                                 self.state.step, max_to_keep=max_to_keep)
             self.writer = RunWriter(self.run_dir)
         self.history = {}
+        self._started = self._started_from_checkpoint = False
         self._train_fn = None
 
     # ---- traced functions ---------------------------------------------------------
@@ -230,10 +231,11 @@ class Trainer:
         val_data = None if validation is None else self.eval_dataset(validation)
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
         config = self._config(batch_size, shuffle)
+        first_fit = not self._started
         resumed = self._restore_or_start(config, resume)
         self._build_train_fn(feed)
         steps_per_call = self.steps_per_call or max(1, (feed.steps_per_epoch or 2000) // 20)
-        if self.writer and not resumed:
+        if self.writer and first_fit and not resumed:
             self.writer.graph(self._concrete_train_fn(feed).graph)
             self.writer.hparams({**self._hparams(config, epochs), **(hparams or {})})
         if float(self.state.best.numpy()) != float(self.state.best.numpy()):  # NaN: unset
@@ -283,16 +285,23 @@ class Trainer:
                 "activation": layers[0][2], "seed": self.seed}
 
     def _restore_or_start(self, config, resume):
-        """Restores the latest checkpoint if there is one; returns whether it did."""
-        if self.keeper is None:
+        """Restores the latest checkpoint on the first `fit`; returns whether it did.
+
+        Later `fit` calls on the same trainer continue from memory, so changes made
+        between them (a new learning rate, say) are kept.
+        """
+        if self.keeper is None or self._started:
+            self._started = True
             self.state.config.assign(json.dumps(config, sort_keys=True))
-            return False
+            return self._started_from_checkpoint
+        self._started = True
         if self.keeper.latest and not resume:
             raise CheckpointError(
                 f"{self.run_dir} already holds checkpoints (latest {self.keeper.latest}) and "
                 "resume=False; pick a new run directory or delete that one yourself — lowtf "
                 "never overwrites a good checkpoint")
         prefix = self.keeper.restore_latest(self.model) if self.keeper.latest else None
+        self._started_from_checkpoint = prefix is not None
         if prefix is None:
             self.state.config.assign(json.dumps(config, sort_keys=True))
             return False

@@ -1,21 +1,15 @@
 """Tests of lowtf.optimizers, with Keras 3 optimizers as the numerical oracle."""
 
 import json
-import os
-import sys
 
-# Until the repository configures pytest's import path, make `import lowtf`
-# work when pytest is run from the repository root.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from lowtf import optimizers  # noqa: E402
-from lowtf.errors import ConfigError  # noqa: E402
-from lowtf.optimizers import (  # noqa: E402
+from lowtf import optimizers
+from lowtf.errors import ConfigError
+from lowtf.optimizers import (
     OPTIMIZERS,
     SGD,
     Adagrad,

@@ -1,0 +1,592 @@
+#!/usr/bin/env python
+"""Training speed of lowtf against Keras `model.fit`, the machine's compute bound, and memory.
+
+    .venv/bin/python benchmarks/train_speed.py            # default run, ~10 minutes on 2 cores
+    .venv/bin/python benchmarks/train_speed.py --quick    # smoke run, ~2 minutes
+
+The reference 784-300-100-10 ReLU MLP is trained on the real Fashion-MNIST training split
+(55,000 examples) with SGD(0.01) by every variant, in one process. Each round runs every
+variant once, in the same order (A B C ... A B C ...), so that noise from the machine hits
+all of them alike; each figure is the median over rounds. A variant's run is a fresh model,
+one warm-up epoch (tracing, XLA compilation, first-touch allocations) and then
+`--epochs-per-round` timed epochs; samples/second is examples trained in the timed epochs
+divided by their wall time.
+
+See benchmarks/README.md for what each figure means and the FLOP convention.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The reference network: 784 inputs, hidden layers of 300 and 100 ReLUs, 10 logits.
+LAYERS = (784, 300, 100, 10)
+SEED = 42
+LEARNING_RATE = 0.01
+
+
+# ---- FLOP accounting --------------------------------------------------------------------
+def flops_per_sample(layers=LAYERS):
+    """FLOPs per training example of the MLP's matrix products, in two conventions.
+
+    A dense layer with `i` inputs and `o` outputs costs `i*o` multiply-adds (2*i*o FLOPs) per
+    example forward. Backward it costs the same again for the weight gradient (x^T @ dz) and
+    again for the input gradient (dz @ W^T) -- but the first layer's input gradient (with
+    respect to the images) is never needed and TensorFlow does not compute it.
+
+    Returns `{"forward", "exact", "three_x"}`: `exact` = forward + all weight gradients +
+    input gradients of layers 2.., the work actually done (1.127 MFLOP for 784-300-100-10);
+    `three_x` = 3 x forward, the usual rule of thumb (1.597 MFLOP). Bias adds, ReLUs,
+    softmax and the SGD update (O(params) per *step*, not per example) are left out.
+    """
+    macs = [i * o for i, o in zip(layers[:-1], layers[1:])]
+    forward = 2 * sum(macs)
+    exact = forward + 2 * sum(macs) + 2 * sum(macs[1:])
+    return {"forward": forward, "exact": exact, "three_x": 3 * forward}
+
+
+# ---- machine facts ----------------------------------------------------------------------
+def machine_info():
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        model = platform.processor() or "unknown"
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    simd = [f for f in ("avx512f", "avx2", "fma") if f in flags]
+    return {"cpu_model": model, "cpu_count": os.cpu_count(), "usable_cores": usable,
+            "simd": simd, "platform": platform.platform(), "python": platform.python_version()}
+
+
+def load_average():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+# ---- statistics -------------------------------------------------------------------------
+def summarize(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"median": None, "min": None, "max": None, "values": []}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "values": values}
+
+
+# ---- the variants -----------------------------------------------------------------------
+def lowtf_variant(name, xla=None, resident=None):
+    """A lowtf run: fresh network and Trainer, one fit of 1 warm-up + `epochs` timed epochs."""
+
+    def run(data, batch_size, epochs):
+        import lowtf as lt
+        kwargs = {} if xla is None else {"xla": xla}
+        trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.SGD(LEARNING_RATE), run_dir=None,
+                             verbose=0, histograms=False, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. a "running without XLA" fallback notice
+            history = trainer.fit((data["x_uint8"], data["y"]), epochs=1 + epochs,
+                                  batch_size=batch_size, resident=resident)
+        times = history["epoch_time"]  # the epoch's training loop, without validation
+        steps = history["step"]  # cumulative steps at each epoch's end
+        samples = [(s - s0) * batch_size for s0, s in zip([0] + steps[:-1], steps)]
+        return {"samples_per_second": sum(samples[1:]) / sum(times[1:]),
+                "warmup_seconds": times[0], "timed_seconds": sum(times[1:]),
+                "traces": trainer.train_traces,
+                "xla": getattr(trainer._train_fn, "_jit_compile", None)}
+
+    return name, run
+
+
+class EpochTimer:
+    """A Keras callback recording each epoch's wall time (begin to end)."""
+
+    def __new__(cls):
+        import keras
+
+        class _Timer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.times = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.times.append(time.perf_counter() - self._start)
+
+        return _Timer()
+
+
+def keras_model(seed=SEED):
+    import keras
+    import numpy as np
+
+    def init(fan_in):  # lowtf's NeuronLayer init: truncated normal, stddev 2/sqrt(fan_in)
+        return keras.initializers.TruncatedNormal(stddev=2.0 / np.sqrt(fan_in), seed=seed)
+
+    layers = [keras.Input((LAYERS[0],))]
+    for i, (n_in, n_out) in enumerate(zip(LAYERS[:-1], LAYERS[1:])):
+        last = i == len(LAYERS) - 2
+        layers.append(keras.layers.Dense(n_out, activation=None if last else "relu",
+                                         kernel_initializer=init(n_in),
+                                         bias_initializer="zeros"))
+    return keras.Sequential(layers)
+
+
+def keras_compile(model, steps_per_execution):
+    import keras
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    return model
+
+
+def keras_variant(steps_per_execution):
+    def run(data, batch_size, epochs):
+        model = keras_compile(keras_model(), steps_per_execution)
+        timer = EpochTimer()
+        model.fit(data["x_float"], data["y"], batch_size=batch_size, epochs=1 + epochs,
+                  shuffle=True, verbose=0, callbacks=[timer])
+        n = len(data["x_float"])
+        return {"samples_per_second": n * epochs / sum(timer.times[1:]),
+                "warmup_seconds": timer.times[0], "timed_seconds": sum(timer.times[1:]),
+                "xla": bool(model.jit_compile)}
+
+    return f"Keras spe={steps_per_execution}", run
+
+
+# ---- compute bound ----------------------------------------------------------------------
+def matmul_flops(n=2048, repeats=5):
+    """FLOP/s of one float32 `n x n @ n x n` product (2 n^3 FLOPs): a list, one per repeat."""
+    import tensorflow as tf
+    a = tf.random.stateless_uniform([n, n], seed=[1, 2])
+    b = tf.random.stateless_uniform([n, n], seed=[3, 4])
+    tf.linalg.matmul(a, b).numpy()  # warm-up: thread pool, kernel selection
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        rates.append(2 * n ** 3 / (time.perf_counter() - start))
+    return rates
+
+
+# ---- time to accuracy -------------------------------------------------------------------
+def time_to_accuracy_lowtf(data, batch_size, target, max_epochs):
+    """Wall seconds (network construction, tracing and validation included) until the
+    validation accuracy after an epoch reaches `target`; one `fit` call."""
+    import lowtf as lt
+
+    @dataclasses.dataclass(frozen=True)
+    class StopAtTarget(lt.EarlyStopping):
+        # With patience=1, training stops after the first epoch that does not "improve";
+        # here an epoch improves while it is still below the target.
+        target: float = 0.85
+
+        def improved(self, value, best):
+            return value < self.target
+
+    start = time.perf_counter()
+    trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.SGD(LEARNING_RATE), run_dir=None,
+                         verbose=0, histograms=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        history = trainer.fit((data["x_uint8"], data["y"]), (data["xv_uint8"], data["yv"]),
+                              epochs=max_epochs, batch_size=batch_size,
+                              early_stopping=StopAtTarget(patience=1, restore_best=False,
+                                                          target=target))
+    seconds = time.perf_counter() - start
+    accuracy = history["val_accuracy"]
+    return {"seconds": seconds, "epochs": len(accuracy), "val_accuracy": accuracy,
+            "reached": accuracy[-1] >= target}
+
+
+def time_to_accuracy_keras(data, batch_size, target, max_epochs, steps_per_execution):
+    import keras
+
+    class StopAtTarget(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if (logs or {}).get("val_accuracy", 0.0) >= target:
+                self.model.stop_training = True
+
+    start = time.perf_counter()
+    model = keras_compile(keras_model(), steps_per_execution)
+    history = model.fit(data["x_float"], data["y"], batch_size=batch_size, epochs=max_epochs,
+                        shuffle=True, verbose=0, validation_data=(data["xv_float"], data["yv"]),
+                        callbacks=[StopAtTarget()])
+    seconds = time.perf_counter() - start
+    accuracy = [float(a) for a in history.history["val_accuracy"]]
+    return {"seconds": seconds, "epochs": len(accuracy), "val_accuracy": accuracy,
+            "reached": accuracy[-1] >= target}
+
+
+# ---- memory -----------------------------------------------------------------------------
+# A small launcher process runs the measured command and reports the peak RSS of its
+# children. Measuring straight from this process would be wrong on Linux: a child's
+# ru_maxrss starts at its parent's RSS at fork time (the high-water mark survives the
+# fork/exec), and this process holds TensorFlow, Keras and the data (well over 1 GiB).
+# The launcher is forked from us too, but it exec's a fresh small interpreter, and the
+# command it forks in turn starts from that small RSS.
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+rc = subprocess.call(sys.argv[2:], timeout=float(sys.argv[1]))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"maxrss": usage.ru_maxrss, "seconds": time.perf_counter() - start, "rc": rc}))
+"""
+
+
+def child_peak_rss(argv, timeout):
+    """Runs `argv` in a child; returns (peak RSS in MiB, seconds, returncode, stderr tail).
+
+    Peak RSS is `getrusage(RUSAGE_CHILDREN).ru_maxrss` read by a launcher process after
+    the command exits (Linux reports KiB, macOS bytes).
+    """
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, str(timeout), *argv], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=timeout + 60)
+    try:
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None, None, proc.returncode or -1, proc.stderr[-2000:]
+    scale = 1 if sys.platform == "darwin" else 1024
+    return (report["maxrss"] * scale / 2 ** 20, report["seconds"], report["rc"],
+            proc.stderr[-2000:])
+
+
+def measure_memory(rss_epochs, timeout):
+    import lowtf as lt
+    results = {}
+    rss, seconds, rc, tail = child_peak_rss([sys.executable, "-c", "import tensorflow"], timeout)
+    results["import_tensorflow"] = {"peak_rss_mib": rss, "seconds": seconds, "returncode": rc}
+    epochs = rss_epochs or lt.Experiment().epochs
+    run_dir = tempfile.mkdtemp(prefix="lowtf-bench-rss-")
+    try:
+        argv = [sys.executable, "-m", "lowtf.cli", "train", "--run-dir", run_dir, "--quiet",
+                "--epochs", str(epochs)]
+        rss, seconds, rc, tail = child_peak_rss(argv, timeout)
+        entry = {"peak_rss_mib": rss, "seconds": seconds, "returncode": rc,
+                 "command": " ".join(["python"] + argv[1:4] + ["--run-dir", "<tmp>", "--quiet",
+                                                               "--epochs", str(epochs)]),
+                 "max_epochs": epochs}
+        try:
+            with open(os.path.join(run_dir, "results.json")) as f:
+                res = json.load(f)
+            entry.update(epochs_trained=res["epochs"], train_seconds=res["train_seconds"],
+                         test_accuracy=res["test"]["accuracy"],
+                         examples_per_second_median=res["examples_per_second_median"])
+        except (OSError, ValueError, KeyError):
+            entry["stderr_tail"] = tail
+        results["lowtf_train"] = entry
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return results
+
+
+# ---- output -----------------------------------------------------------------------------
+def fmt_rate(s):
+    if s["median"] is None:
+        return "-"
+    return f"{s['median']:>9,.0f} [{s['min']:,.0f}-{s['max']:,.0f}]"
+
+
+def fmt_mib(x):
+    return "       ? MiB" if x is None else f"{x:>8.0f} MiB"
+
+
+def fmt_ratio(x):
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def report(result):
+    out = []
+    m, v = result["machine"], result["versions"]
+    cfg = result["config"]
+    out.append("=" * 100)
+    out.append(f"lowtf training speed benchmark   {result['date']}")
+    out.append(f"machine   {m['cpu_model']}, {m['cpu_count']} cores ({m['usable_cores']} usable), "
+               f"SIMD {'/'.join(m['simd']) or '?'}; {m['platform']}")
+    out.append(f"software  python {m['python']}, TensorFlow {v['tensorflow']}, Keras {v['keras']} "
+               f"(jit_compile default 'auto' -> {v['keras_auto_jit_compile']} here), "
+               f"numpy {v['numpy']}, lowtf {v['lowtf']}")
+    out.append(f"load avg  start {result['load_average']['start']}  end {result['load_average']['end']}"
+               "  (other processes on the machine skew every figure)")
+    out.append(f"setup     784-300-100-10 ReLU MLP, SGD(lr {LEARNING_RATE}), Fashion-MNIST train "
+               f"{cfg['train_examples']:,} examples; {cfg['rounds']} round(s) ABAB; per run 1 "
+               f"warm-up + {cfg['epochs_per_round']} timed epoch(s); wall {result['wall_seconds']:.0f}s")
+    bss = cfg["batch_sizes"]
+    out.append("")
+    out.append("Training throughput, samples/second: median over rounds [min-max]")
+    width = 34
+    out.append(f"  {'variant':<{width}}" + "".join(f"{'B=' + str(b):>28}" for b in bss))
+    for name in result["variant_order"]:
+        row = f"  {name:<{width}}"
+        for b in bss:
+            row += f"{fmt_rate(result['throughput'][str(b)][name]):>28}"
+        out.append(row)
+    out.append("")
+    out.append("Ratios (median lowtf [XLA auto] / median baseline)")
+    for label, key in (("lowtf / Keras spe=1", "lowtf_over_keras_spe1"),
+                       ("lowtf / Keras best spe", "lowtf_over_keras_best"),
+                       ("lowtf xla=False / Keras best spe", "lowtf_noxla_over_keras_best"),
+                       ("lowtf resident=False / Keras best spe", "lowtf_tfdata_over_keras_best")):
+        row = f"  {label:<{width}}"
+        for b in bss:
+            r = result["ratios"][str(b)]
+            cell = fmt_ratio(r[key])
+            if key == "lowtf_over_keras_best":
+                cell += f" (spe={r['keras_best_spe']})"
+            row += f"{cell:>28}"
+        out.append(row)
+    cb = result["compute_bound"]
+    f = cb["flops_per_sample"]
+    out.append("")
+    out.append("Compute bound (same run)")
+    out.append(f"  matmul float32 {cb['matmul_n']}^3: FLOP/s = 2*n^3/t = {cb['matmul_flops']['median'] / 1e9:.1f} "
+               f"GFLOP/s median of {len(cb['matmul_flops']['values'])} "
+               f"[{cb['matmul_flops']['min'] / 1e9:.1f}-{cb['matmul_flops']['max'] / 1e9:.1f}]")
+    out.append(f"  FLOPs/sample, exact  = 2*MACs fwd + 2*MACs weight grads + 2*MACs input grads "
+               f"(layers 2-3) = {f['forward']:,} + {f['forward']:,} + {f['exact'] - 2 * f['forward']:,} "
+               f"= {f['exact'] / 1e6:.3f} MFLOP  [primary; the issue's 1.13]")
+    out.append(f"  FLOPs/sample, 3x fwd = 3 * 2*(784*300+300*100+100*10) = {f['three_x'] / 1e6:.3f} MFLOP"
+               "  [rule of thumb; also counts the unneeded image gradient]")
+    row = f"  {'bound, samples/s (exact | 3x)':<{width}}"
+    for b in bss:
+        row += f"{cb['bound_exact']:>14,.0f} | {cb['bound_three_x']:<11,.0f}"
+    out.append(row)
+    row = f"  {'lowtf fraction of bound (exact | 3x)':<{width}}"
+    for b in bss:
+        fr = cb["lowtf_fraction"][str(b)]
+        cell = "-" if fr["exact"] is None else f"{fr['exact']:.2f} | {fr['three_x']:.2f}"
+        row += f"{cell:>28}"
+    out.append(row)
+    tta = result.get("time_to_accuracy")
+    if tta:
+        out.append("")
+        out.append(f"Time to {tta['target']:.2f} validation accuracy (5,000 validation examples, "
+                   f"B={tta['batch_size']}, wall time incl. build/trace/validation, max "
+                   f"{tta['max_epochs']} epochs)")
+        for name, r in tta["runs"].items():
+            accs = ", ".join(f"{a:.4f}" for a in r["val_accuracy"])
+            out.append(f"  {name:<{width}}{r['seconds']:>8.1f} s  {r['epochs']} epoch(s)"
+                       f"{'' if r['reached'] else '  NOT REACHED'}  (val acc {accs})")
+    mem = result.get("memory")
+    if mem:
+        out.append("")
+        out.append("Peak RSS (separate child processes, os.wait4 ru_maxrss)")
+        t = mem["import_tensorflow"]
+        label = 'python -c "import tensorflow"'
+        out.append(f"  {label:<{width}}{fmt_mib(t['peak_rss_mib'])}")
+        t = mem["lowtf_train"]
+        extra = ""
+        if "epochs_trained" in t:
+            extra = (f"  ({t['epochs_trained']} epochs in {t['train_seconds']:.1f}s, test acc "
+                     f"{t['test_accuracy']:.4f}, child wall {t['seconds']:.0f}s)")
+        elif t["returncode"]:
+            extra = f"  (FAILED rc={t['returncode']})"
+        out.append(f"  {'lowtf train (reference run)':<{width}}{fmt_mib(t['peak_rss_mib'])}{extra}")
+        out.append(f"    {t['command']}")
+    out.append("=" * 100)
+    return "\n".join(out)
+
+
+# ---- main -------------------------------------------------------------------------------
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, help="ABAB rounds (default 3; --quick 1)")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes (default 50,256)")
+    p.add_argument("--epochs-per-round", type=int,
+                   help="timed epochs per run, after 1 warm-up epoch (default 1)")
+    p.add_argument("--keras-spe", default=None,
+                   help="steps_per_execution values tried besides 1 (default 10,100,1000; "
+                        "--quick 100)")
+    p.add_argument("--train-examples", type=int,
+                   help="use the first N training examples for throughput (default all 55,000; "
+                        "--quick 11,000)")
+    p.add_argument("--matmul-n", type=int, default=2048, help="compute-bound matmul size")
+    p.add_argument("--matmul-repeats", type=int, default=5, help="matmuls timed per round")
+    p.add_argument("--target-accuracy", type=float, default=0.85)
+    p.add_argument("--tta-batch-size", type=int, default=50,
+                   help="batch size of the time-to-accuracy runs (default 50, the reference)")
+    p.add_argument("--tta-max-epochs", type=int, help="give up after this many (default 10)")
+    p.add_argument("--rss-epochs", type=int,
+                   help="max epochs of the peak-RSS reference run (default: the reference "
+                        "experiment's 30, with its early stopping; --quick 1)")
+    p.add_argument("--child-timeout", type=float, default=900, help="seconds per child process")
+    p.add_argument("--skip-memory", action="store_true", help="no peak-RSS children")
+    p.add_argument("--skip-tta", action="store_true", help="no time-to-accuracy runs")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 1 round, 11k examples, Keras spe 1 and 100, short children")
+    p.add_argument("--out", help="JSON path (default logs/benchmarks/train_speed-<timestamp>.json)")
+    args = p.parse_args(argv)
+    quick = args.quick
+    defaults = {"rounds": 1 if quick else 3, "batch_sizes": "50,256", "epochs_per_round": 1,
+                "keras_spe": "100" if quick else "10,100,1000",
+                "train_examples": 11000 if quick else None, "tta_max_epochs": 10,
+                "rss_epochs": 1 if quick else None}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.batch_sizes = [int(b) for b in str(args.batch_sizes).split(",") if b.strip()]
+    args.keras_spe = [int(s) for s in str(args.keras_spe).split(",") if s.strip() and int(s) != 1]
+    if args.rounds < 1 or args.epochs_per_round < 1 or not args.batch_sizes:
+        p.error("--rounds, --epochs-per-round and --batch-sizes must be positive")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    began = time.perf_counter()
+    now = datetime.datetime.now().astimezone()
+    load_start = load_average()
+    warnings.filterwarnings("ignore", module="keras")
+
+    import numpy as np
+    import tensorflow as tf
+    import keras
+    import lowtf as lt
+
+    splits = lt.load_dataset("fashion_mnist", raw=True)
+    x_uint8, y = splits.train.images, splits.train.labels.astype(np.int32)
+    if args.train_examples:
+        x_uint8, y = x_uint8[:args.train_examples], y[:args.train_examples]
+    data = {"x_uint8": x_uint8, "y": y,
+            "x_float": x_uint8.reshape(len(x_uint8), -1).astype(np.float32) / np.float32(255),
+            "xv_uint8": splits.validation.images, "yv": splits.validation.labels.astype(np.int32)}
+    data["xv_float"] = data["xv_uint8"].reshape(len(data["xv_uint8"]), -1).astype(np.float32) \
+        / np.float32(255)
+    # The full training split for time-to-accuracy, also when --train-examples trims it.
+    full = dict(data, x_uint8=splits.train.images, y=splits.train.labels.astype(np.int32))
+    full["x_float"] = full["x_uint8"].reshape(len(full["x_uint8"]), -1).astype(np.float32) \
+        / np.float32(255)
+
+    probe = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    probe.compile(optimizer="sgd", loss="mse")
+    keras_auto_jit = bool(probe.jit_compile)
+
+    variants = [lowtf_variant("lowtf (XLA auto)"),
+                lowtf_variant("lowtf xla=False", xla=False),
+                lowtf_variant("lowtf resident=False (tf.data)", resident=False),
+                keras_variant(1)] + [keras_variant(s) for s in args.keras_spe]
+    names = [name for name, _ in variants]
+    raw = {str(b): {name: [] for name in names} for b in args.batch_sizes}
+    matmul = []
+
+    print(f"train_speed: {args.rounds} round(s) x batch sizes {args.batch_sizes} x "
+          f"{len(variants)} variants, {len(x_uint8):,} training examples", flush=True)
+    for r in range(args.rounds):
+        rates = matmul_flops(args.matmul_n, args.matmul_repeats)
+        matmul.extend(rates)
+        print(f"round {r + 1}: matmul {statistics.median(rates) / 1e9:.1f} GFLOP/s", flush=True)
+        for b in args.batch_sizes:
+            for name, run in variants:
+                res = run(data, b, args.epochs_per_round)
+                raw[str(b)][name].append(res)
+                print(f"  B={b:<5} {name:<32} {res['samples_per_second']:>9,.0f} samples/s "
+                      f"(warm-up epoch {res['warmup_seconds']:.1f}s)", flush=True)
+
+    fl = flops_per_sample()
+    matmul_s = summarize(matmul)
+    throughput, ratios, fractions = {}, {}, {}
+    for b in args.batch_sizes:
+        key = str(b)
+        throughput[key] = {n: summarize([x["samples_per_second"] for x in raw[key][n]])
+                           for n in names}
+        med = {n: throughput[key][n]["median"] for n in names}
+        keras_names = [n for n in names if n.startswith("Keras")]
+        best = max(keras_names, key=lambda n: med[n])
+        ratios[key] = {"keras_best_spe": int(best.split("=")[1]),
+                       "lowtf_over_keras_spe1": med["lowtf (XLA auto)"] / med["Keras spe=1"],
+                       "lowtf_over_keras_best": med["lowtf (XLA auto)"] / med[best],
+                       "lowtf_noxla_over_keras_best": med["lowtf xla=False"] / med[best],
+                       "lowtf_tfdata_over_keras_best":
+                           med["lowtf resident=False (tf.data)"] / med[best]}
+        fractions[key] = {"exact": med["lowtf (XLA auto)"] * fl["exact"] / matmul_s["median"],
+                          "three_x": med["lowtf (XLA auto)"] * fl["three_x"] / matmul_s["median"]}
+
+    result = {
+        "date": now.isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "numpy": np.__version__, "lowtf": lt.__version__,
+                     "keras_auto_jit_compile": keras_auto_jit},
+        "config": {"rounds": args.rounds, "batch_sizes": args.batch_sizes,
+                   "epochs_per_round": args.epochs_per_round, "keras_spe": [1] + args.keras_spe,
+                   "train_examples": len(x_uint8), "quick": args.quick, "seed": SEED,
+                   "learning_rate": LEARNING_RATE,
+                   "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                   "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()},
+        "variant_order": names,
+        "throughput": throughput,
+        "runs": raw,
+        "ratios": ratios,
+        "compute_bound": {"matmul_n": args.matmul_n, "matmul_flops": matmul_s,
+                          "flops_per_sample": fl,
+                          "bound_exact": matmul_s["median"] / fl["exact"],
+                          "bound_three_x": matmul_s["median"] / fl["three_x"],
+                          "lowtf_fraction": fractions},
+    }
+
+    if not args.skip_tta:
+        best_spe = ratios.get(str(args.tta_batch_size), next(iter(ratios.values())))["keras_best_spe"]
+        print(f"time to {args.target_accuracy} validation accuracy, B={args.tta_batch_size} ...",
+              flush=True)
+        runs = {"lowtf (XLA auto)": time_to_accuracy_lowtf(
+                    full, args.tta_batch_size, args.target_accuracy, args.tta_max_epochs),
+                f"Keras spe={best_spe} (best)": time_to_accuracy_keras(
+                    full, args.tta_batch_size, args.target_accuracy, args.tta_max_epochs,
+                    best_spe)}
+        result["time_to_accuracy"] = {"target": args.target_accuracy,
+                                      "batch_size": args.tta_batch_size,
+                                      "max_epochs": args.tta_max_epochs, "runs": runs}
+
+    if not args.skip_memory:
+        print("peak RSS children ...", flush=True)
+        result["memory"] = measure_memory(args.rss_epochs, args.child_timeout)
+
+    result["load_average"] = {"start": load_start, "end": load_average()}
+    result["wall_seconds"] = time.perf_counter() - began
+    result["benchmark_process_peak_rss_mib"] = \
+        __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss / 1024
+
+    text = report(result)
+    print(text)
+    out = Path(args.out) if args.out else \
+        REPO / "logs" / "benchmarks" / f"train_speed-{now.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result["table"] = text
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2, default=str)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

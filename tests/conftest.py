@@ -1,0 +1,29 @@
+"""Shared fixtures: small learnable data sets made on the spot, and the real one."""
+
+import numpy as np
+import pytest
+
+
+def make_classification(n=600, n_inputs=784, n_classes=10, seed=0, dtype=np.float32):
+    """Examples clustered around one random prototype per class (learnable in an epoch)."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.uniform(0, 1, size=(n_classes, n_inputs))
+    labels = rng.integers(0, n_classes, size=n).astype(np.int32)
+    x = np.clip(prototypes[labels] + rng.normal(0, 0.25, size=(n, n_inputs)), 0, 1)
+    if dtype == np.uint8:
+        return np.round(x * 255).astype(np.uint8), labels
+    return x.astype(np.float32), labels
+
+
+@pytest.fixture
+def small_data():
+    """`(train, validation)` pairs of float32 [n, 784] features and int32 labels."""
+    x, y = make_classification(700)
+    return (x[:500], y[:500]), (x[500:], y[500:])
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """The real Fashion-MNIST (Debian's dataset-fashion-mnist), uint8 images."""
+    import lowtf as lt
+    return lt.load_dataset("fashion_mnist", raw=True)
