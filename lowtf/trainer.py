@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 
+import numpy as np
 import tensorflow as tf
 
 from lowtf import checkpoints as ckpt
@@ -101,11 +102,15 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             self.train_metrics = make_metrics(metrics)
             self.predictor = Predictor(self.model, self.metadata.get("class_names"),
-                                       loss=self.loss_name, metrics=metrics,
+                                       loss=self.loss_fn, metrics=metrics,
                                        batch_size=self.eval_batch_size)
             self.evaluator = self.predictor.evaluator
             self.state = RunState()
-        self.n_classes = self.model.n_outputs if self.loss_name in CLASS_LABEL_LOSSES else None
+        # Built-in losses say what labels they take; a custom loss gets integer labels as
+        # class ids (range-checked) and anything else as float targets.
+        self._class_labels = True if self.loss_name in CLASS_LABEL_LOSSES else (
+            None if not isinstance(loss, str) else False)
+        self.n_classes = self.model.n_outputs if self._class_labels is not False else None
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               state=self.state)
         self.keeper = self.writer = None
@@ -177,7 +182,11 @@ class Trainer:
             raise DataError(f"{what} data must be an (x, y) pair of arrays or a tf.data.Dataset "
                             f"of (x, y) batches, got {type(data).__name__}")
         x = check_features(data[0], self.model.n_inputs, f"{what} features")
-        y = check_labels(data[1], len(x), self.n_classes, f"{what} labels")
+        labels = np.asarray(data[1])
+        as_classes = self._class_labels or (
+            self._class_labels is None and np.issubdtype(labels.dtype, np.integer))
+        y = check_labels(labels, len(x), self.n_classes if as_classes else None,
+                         f"{what} labels")
         return x, y
 
     def _make_feed(self, train, batch_size, shuffle, resident):

@@ -281,3 +281,19 @@ def test_xor_single_layer_fails_and_two_two_one_sigmoid_succeeds():
     _, hidden = xor.train_xor(hidden_units=2)
     assert single <= 0.75
     assert hidden == 1.0
+
+
+def test_xla_falls_back_with_a_warning_when_an_op_cannot_compile(small_data):
+    train, _ = small_data
+
+    def host_loss(labels, logits):  # py_function runs in Python: no XLA kernel
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        return tf.reshape(tf.py_function(lambda v: v, [ce], tf.float32), [-1])
+
+    auto = lt.Trainer(lt.dnn(784, (8,), 10, seed=0), loss=host_loss, verbose=0)
+    with pytest.warns(UserWarning, match="XLA cannot compile"):
+        history = auto.fit(train, epochs=1, batch_size=50)
+    assert history["step"] == [10]
+    forced = lt.Trainer(lt.dnn(784, (8,), 10, seed=0), loss=host_loss, xla=True, verbose=0)
+    with pytest.raises(Exception):
+        forced.fit(train, epochs=1, batch_size=50)

@@ -1,0 +1,45 @@
+# The two quick-start commands: `make train` and `make test`. Each creates .venv,
+# installs lowtf with what it needs, and makes sure the Fashion-MNIST files are there.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DATA := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: train test data benchmark clean
+
+train: $(STAMP) data
+	$(BIN)/lowtf train
+	@echo "--- restoring the final model in a new process ---"
+	$(BIN)/lowtf evaluate logs/fashion_mnist_dnn
+
+test: $(STAMP) data
+	$(BIN)/pytest -q
+
+benchmark: $(STAMP) data
+	$(BIN)/python benchmarks/train_speed.py
+
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3 -m venv failed; installing python3-venv"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+# The data: LOWTF_DATA_DIR or the Keras cache if the user has them, else Debian's package.
+data:
+	@if [ -n "$$LOWTF_DATA_DIR" ] || [ -f $(DATA) ] || \
+	    [ -f "$${KERAS_HOME:-$$HOME/.keras}/datasets/fashion-mnist/train-images-idx3-ubyte.gz" ]; then \
+	  true; \
+	elif command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's dataset-fashion-mnist"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "No Fashion-MNIST found and no apt-get: lowtf will try to download it (needs internet)"; \
+	fi
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
