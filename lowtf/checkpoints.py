@@ -17,6 +17,9 @@ from lowtf.errors import CheckpointError
 
 _VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
 CONFIG_KEY = "state/config" + _VALUE
+# What reading a damaged checkpoint raises: OpError (bad index, failed CRC), ValueError,
+# and IndexError ("Read less bytes than requested") for a truncated .data file.
+READ_ERRORS = (tf.errors.OpError, ValueError, IndexError)
 
 
 def checkpoint_dir(run_dir):
@@ -48,7 +51,7 @@ def resolve(path):
 def read_shapes(prefix):
     try:
         return tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
-    except (tf.errors.OpError, ValueError) as e:
+    except READ_ERRORS as e:
         raise CheckpointError(f"checkpoint {prefix} cannot be read ({e.__class__.__name__}: "
                               f"{str(e).splitlines()[0]}); it is corrupt or incomplete — use "
                               "an older checkpoint or retrain") from None
@@ -56,12 +59,15 @@ def read_shapes(prefix):
 
 def read_config(prefix):
     """The run configuration stored in a lowtf checkpoint (parsed as JSON, never executed)."""
+    if CONFIG_KEY not in read_shapes(prefix):
+        raise CheckpointError(f"checkpoint {prefix} holds no lowtf run configuration; "
+                              "it was not written by lowtf's Trainer")
     try:
         raw = tf.train.load_checkpoint(prefix).get_tensor(CONFIG_KEY)
-    except (tf.errors.OpError, ValueError):
-        read_shapes(prefix)
-        raise CheckpointError(f"checkpoint {prefix} holds no lowtf run configuration; "
-                              "it was not written by lowtf's Trainer") from None
+    except READ_ERRORS as e:
+        raise CheckpointError(f"checkpoint {prefix} cannot be read ({e.__class__.__name__}: "
+                              f"{str(e).splitlines()[0]}); it is corrupt or incomplete — use "
+                              "an older checkpoint or retrain") from None
     try:
         return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except ValueError as e:
@@ -154,7 +160,7 @@ class CheckpointKeeper:
                 if "different model" in str(e) or "layers this model lacks" in str(e):
                     raise
                 failures.append(prefix)
-            except (tf.errors.OpError, AssertionError, ValueError) as e:
+            except (*READ_ERRORS, AssertionError) as e:
                 failures.append(f"{prefix} ({e.__class__.__name__})")
         if failures:
             raise CheckpointError(f"no readable checkpoint among {failures}; they are corrupt "

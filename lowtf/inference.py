@@ -85,7 +85,7 @@ def restore(path, batch_size=1000):
     try:
         tf.train.Checkpoint(model=model).restore(prefix).expect_partial() \
             .assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
+    except (*ckpt.READ_ERRORS, AssertionError) as e:
         raise CheckpointError(f"checkpoint {prefix} could not be restored: "
                               f"{str(e).splitlines()[0]}") from None
     meta = config.get("metadata", {})

@@ -5,8 +5,10 @@ TensorBoard overlays them), `<run>` itself the hparams of the run.
 """
 
 import os
+import time
 
 import tensorflow as tf
+from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api as hp
 
 
@@ -40,6 +42,14 @@ class RunWriter:
     def hparams(self, values, trial_id=None):
         with self.writer("").as_default():
             hp.hparams(values, trial_id=trial_id)
+
+    def session_start(self, step, splits):
+        """Marks a (re)start before `step`: TensorBoard drops points that an earlier,
+        abandoned attempt wrote at `step` or later, so a resumed run shows each step once."""
+        event = event_pb2.Event(wall_time=time.time(), step=step, session_log=event_pb2.SessionLog(
+            status=event_pb2.SessionLog.START)).SerializeToString()
+        for split in splits:
+            tf.raw_ops.ImportEvent(writer=self.writer(split)._resource, event=event)
 
     def flush(self):
         for w in self._writers.values():

@@ -242,6 +242,9 @@ class Trainer:
         config = self._config(batch_size, shuffle)
         first_fit = not self._started
         resumed = self._restore_or_start(config, resume)
+        if self.writer:
+            self.writer.session_start(int(self.state.step.numpy()) + 1,
+                                      ("train",) if val_data is None else ("train", "validation"))
         self._build_train_fn(feed)
         steps_per_call = self.steps_per_call or max(1, (feed.steps_per_epoch or 2000) // 20)
         if self.writer and first_fit and not resumed:

@@ -73,8 +73,10 @@ def run_copy(run, tmp_path):
 
 def test_run_has_three_checkpoints_and_a_best(run):
     run_dir, trainer, _ = run
-    assert [os.path.basename(p) for p in trainer.keeper.latest_manager.checkpoints] == \
-        ["ckpt-6", "ckpt-12", "ckpt-18"]
+    folder = run_dir / "checkpoints"
+    assert sorted(f.name for f in folder.glob("ckpt-*.index")) == \
+        ["ckpt-12.index", "ckpt-18.index", "ckpt-6.index"]  # max_to_keep 3: all of them
+    assert trainer.keeper.latest == str(folder / "ckpt-18")
     assert trainer.keeper.best is not None
     assert checkpoints.resolve(run_dir) == trainer.keeper.best
 

@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorboard.backend.event_processing import event_accumulator, event_file_loader
+from tensorboard.backend.event_processing import (event_accumulator, event_file_loader,
+                                                 plugin_event_accumulator)
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 import lowtf as lt
@@ -216,6 +217,10 @@ def test_resumed_run_has_no_duplicate_steps(tmp_path):
         points = values(acc, "loss")
         assert [s for s, _ in points] == [6, 12, 18, 24]
         assert [float(v) for _, v in points] == pytest.approx(history[key], rel=1e-6)
+        plugin_acc = plugin_event_accumulator.EventAccumulator(
+            str(split_dir), size_guidance={plugin_event_accumulator.TENSORS: 0})
+        plugin_acc.Reload()
+        assert [e.step for e in plugin_acc.Tensors("loss")] == [6, 12, 18, 24]
 
     # The graph and hparams are written once, by the run's first Trainer.
     assert len(_all_steps(run_dir).get("_hparams_/session_start_info", [])) == 1
@@ -223,3 +228,28 @@ def test_resumed_run_has_no_duplicate_steps(tmp_path):
                  for e in event_file_loader.EventFileLoader(path).Load()
                  if e.HasField("graph_def"))
     assert graphs == 1
+
+
+def test_resume_after_corrupt_checkpoint_shows_each_step_once(tmp_path):
+    """The latest checkpoint (step 18) is damaged, so the run resumes from step 12 and
+    trains epoch 3 again. TensorBoard (its plugin loader, which drops data orphaned by a
+    restart) must then show one point per step, the new ones, not both epoch-3 curves."""
+    run_dir = tmp_path / "run"
+    train, validation = make_data()
+    make_trainer(run_dir).fit(train, validation, epochs=3, batch_size=BATCH)
+    data_file = run_dir / "checkpoints" / "ckpt-18.data-00000-of-00001"
+    damaged = bytearray(data_file.read_bytes())
+    for i in range(0, len(damaged), 97):
+        damaged[i] ^= 0xFF
+    data_file.write_bytes(bytes(damaged))
+    with pytest.warns(UserWarning, match="ckpt-12"):
+        history = make_trainer(run_dir).fit(train, validation, epochs=4, batch_size=BATCH)
+    assert history["step"] == [6, 12, 18, 24]
+
+    for split, key in (("train", "loss"), ("validation", "val_loss")):
+        acc = plugin_event_accumulator.EventAccumulator(
+            str(run_dir / split), size_guidance={plugin_event_accumulator.TENSORS: 0})
+        acc.Reload()
+        points = [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors("loss")]
+        assert [s for s, _ in points] == [6, 12, 18, 24], f"{split}: {points}"
+        assert [v for _, v in points] == pytest.approx(history[key], rel=1e-6)
