@@ -27,3 +27,13 @@ def fashion_mnist():
     """The real Fashion-MNIST (Debian's dataset-fashion-mnist), uint8 images."""
     import lowtf as lt
     return lt.load_dataset("fashion_mnist", raw=True)
+
+
+def make_prototype_data(n=400, n_train=300, noise=0.3, seed=0):
+    """`(train, validation)`: n examples of 784 float32 features in [0, 1], each a noisy
+    copy of a random binary prototype of its class (10 classes, balanced)."""
+    rng = np.random.default_rng(seed)
+    prototypes = (rng.random((10, 784)) < 0.3).astype(np.float32)
+    y = rng.permutation(np.arange(n) % 10).astype(np.int32)
+    x = np.clip(prototypes[y] + rng.normal(0.0, noise, (n, 784)), 0.0, 1.0).astype(np.float32)
+    return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])

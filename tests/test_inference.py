@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import lowtf as lt
+from conftest import make_prototype_data
 from lowtf import checkpoints
 
 PYTHON = os.path.join(sys.prefix, "bin", "python")
@@ -26,12 +27,7 @@ WARNING_MARKERS = ("warning", "unresolved object", "unrestored", "could not be f
 
 
 def make_data(n=400, seed=0):
-    """n examples of 784 float32 features in [0, 1]: a noisy binary prototype per class."""
-    rng = np.random.default_rng(seed)
-    prototypes = (rng.random((10, 784)) < 0.3).astype(np.float32)
-    y = rng.permutation(np.arange(n) % 10).astype(np.int32)
-    x = np.clip(prototypes[y] + rng.normal(0.0, 0.6, (n, 784)), 0.0, 1.0).astype(np.float32)
-    return (x[:N_TRAIN], y[:N_TRAIN]), (x[N_TRAIN:], y[N_TRAIN:])
+    return make_prototype_data(n, N_TRAIN, noise=0.6, seed=seed)
 
 
 def make_trainer(run_dir, verbose=0):

@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing import (event_accumulator, event_file_
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 import lowtf as lt
+from conftest import make_prototype_data
 
 EPOCHS = 3
 BATCH = 50
@@ -26,12 +27,7 @@ VARIABLES = tuple(f"dnn/{layer}/{attr}" for layer in ("hidden1", "hidden2", "out
 
 
 def make_data(n=400, seed=0):
-    """n examples of 784 float32 features in [0, 1]: a noisy binary prototype per class."""
-    rng = np.random.default_rng(seed)
-    prototypes = (rng.random((10, 784)) < 0.3).astype(np.float32)
-    y = rng.permutation(np.arange(n) % 10).astype(np.int32)
-    x = np.clip(prototypes[y] + rng.normal(0.0, 0.3, (n, 784)), 0.0, 1.0).astype(np.float32)
-    return (x[:N_TRAIN], y[:N_TRAIN]), (x[N_TRAIN:], y[N_TRAIN:])
+    return make_prototype_data(n, N_TRAIN, noise=0.3, seed=seed)
 
 
 def make_trainer(run_dir):
