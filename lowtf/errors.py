@@ -30,3 +30,7 @@ class NonFiniteLossError(LowtfError, FloatingPointError):
     def __init__(self, message, step=None):
         super().__init__(message)
         self.step = step
+
+
+class WorkerLostError(LowtfError, RuntimeError):
+    """A peer of a multi-worker run failed or became unreachable."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lowtf.datasets import load_dataset
+from lowtf.distribute import make_strategy
 from lowtf.errors import ConfigError
 from lowtf.monitor import EarlyStopping
 from lowtf.network import dnn
@@ -49,6 +50,8 @@ class Experiment:
     resident: bool = None
     data_dir: str = None
     run_dir: str = None
+    strategy: str = "default"
+    devices: int = None
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(u) for u in self.hidden))
@@ -79,12 +82,18 @@ class Experiment:
         return self.run_dir or os.path.join("logs", self.name)
 
 
-def build_trainer(experiment, class_names=None, verbose=1):
+def build_trainer(experiment, class_names=None, verbose=1, strategy=None):
     """The network and trainer an experiment describes (no data loaded)."""
-    model = dnn(784, experiment.hidden, len(class_names) if class_names else 10,
-                activation=experiment.activation, seed=experiment.seed)
-    optimizer = get_optimizer(experiment.optimizer, learning_rate=experiment.learning_rate)
-    return Trainer(model, optimizer=optimizer, metrics=experiment.metrics,
+    n_outputs = len(class_names) if class_names else 10
+
+    def model():
+        return dnn(784, experiment.hidden, n_outputs, activation=experiment.activation,
+                   seed=experiment.seed)
+
+    strategy = strategy or make_strategy(experiment.strategy, experiment.devices)
+    with strategy.scope():
+        optimizer = get_optimizer(experiment.optimizer, learning_rate=experiment.learning_rate)
+    return Trainer(model, optimizer=optimizer, metrics=experiment.metrics, strategy=strategy,
                    run_dir=experiment.log_dir, seed=experiment.seed, xla=experiment.xla,
                    verbose=verbose,
                    metadata={"dataset": experiment.dataset,
@@ -97,15 +106,18 @@ def run_experiment(experiment, verbose=1):
     The results (test metrics, epochs, time, examples/second, checkpoint) are also
     written to `<run_dir>/results.json`.
     """
+    # The strategy first: logical CPU devices can only be set up before TensorFlow starts.
+    strategy = make_strategy(experiment.strategy, experiment.devices)
     data = load_dataset(experiment.dataset, data_dir=experiment.data_dir, raw=True)
-    trainer = build_trainer(experiment, data.class_names, verbose)
+    trainer = build_trainer(experiment, data.class_names, verbose, strategy)
+    verbose = verbose if trainer.chief else 0
     if verbose:
         print(f"{experiment.name}: {data.name} from {data.source} "
               f"({len(data.train):,} train / {len(data.validation):,} validation / "
               f"{len(data.test):,} test)\n{trainer.model.summary()}\n"
               f"optimizer {experiment.optimizer} lr {experiment.learning_rate}, "
               f"batch {experiment.batch_size}, up to {experiment.epochs} epochs, "
-              f"logs in {experiment.log_dir}", flush=True)
+              f"{trainer.replicas} replica(s), logs in {experiment.log_dir}", flush=True)
     early = EarlyStopping(monitor=experiment.monitor, patience=experiment.patience) \
         if experiment.patience else None
     start = time.perf_counter()
@@ -114,14 +126,15 @@ def run_experiment(experiment, verbose=1):
                           resident=experiment.resident)
     elapsed = time.perf_counter() - start
     test = trainer.evaluate(data.test)
-    checkpoint = trainer.keeper.best or trainer.keeper.latest
+    checkpoint = trainer.final_checkpoint
     rates = history.get("examples_per_second", [])
     results = {"experiment": dataclasses.asdict(experiment), "test": test,
                "epochs": len(history.get("loss", [])), "train_seconds": elapsed,
                "examples_per_second_median": sorted(rates)[len(rates) // 2] if rates else None,
                "checkpoint": checkpoint}
-    with open(os.path.join(experiment.log_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    if trainer.chief:
+        with open(os.path.join(experiment.log_dir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
     if verbose:
         predicted = trainer.predictor.predict(data.test.images[:20])
         print(f"First 20 test images, predicted: {predicted.tolist()}\n"

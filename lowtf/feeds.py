@@ -47,10 +47,15 @@ class ArrayFeed:
     def start_epoch(self, epoch):
         self.order.assign(epoch_order(self.n, self.seed, epoch, self.shuffle))
 
-    def batch(self, position):
-        """Graph-side: the batch at `position` (an int64 tensor) of the current epoch."""
-        start = tf.cast(position, tf.int32) * self.batch_size
-        idx = tf.gather(self.order, start + tf.range(self.batch_size))
+    def batch(self, position, replica=0, replicas=1):
+        """Graph-side: one replica's share of the batch at `position` (an int64 tensor).
+
+        Every replica (on every worker) holds the data and the epoch order, so each
+        gathers its own slice of the global batch and nothing is sent between devices.
+        """
+        share = self.batch_size // replicas
+        start = tf.cast(position, tf.int32) * self.batch_size + tf.cast(replica, tf.int32) * share
+        idx = tf.gather(self.order, start + tf.range(share))
         return tf.gather(self.x, idx), tf.gather(self.y, idx)
 
     def probe_batch(self):
@@ -68,12 +73,14 @@ class DatasetFeed:
 
     resident = False
 
-    def __init__(self, make_dataset):
+    def __init__(self, make_dataset, per_replica=False):
         if isinstance(make_dataset, tf.data.Dataset):
             dataset = make_dataset
             make_dataset = lambda epoch: dataset  # noqa: E731
         self.make_dataset = make_dataset
-        first = make_dataset(0)
+        # per_replica: make_dataset(epoch) is fn(tf.distribute.InputContext) -> Dataset.
+        self.per_replica = per_replica
+        first = make_dataset(0)(tf.distribute.InputContext()) if per_replica else make_dataset(0)
         spec = first.element_spec
         if not (isinstance(spec, tuple) and len(spec) == 2):
             raise DataError(f"a training dataset must yield (features, labels) batches, "
@@ -85,7 +92,35 @@ class DatasetFeed:
         return iter(self.make_dataset(epoch).skip(position))
 
     def probe_batch(self):
-        return next(iter(self.make_dataset(0)))
+        first = self.make_dataset(0)
+        if self.per_replica:
+            first = first(tf.distribute.InputContext())
+        return next(iter(first))
+
+
+def replica_batches(x, y, batch_size, seed=0, epoch=0, shuffle=True):
+    """`fn(input_context) -> Dataset` of per-replica batches for `distribute_datasets_from_function`.
+
+    Each input pipeline (one per worker) yields, global batch by global batch, the
+    slices of its own replicas, so all workers together cover exactly the batches of
+    the single-device order and the result does not depend on the replica count.
+    """
+    x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+
+    def dataset_fn(context):
+        replicas = context.num_replicas_in_sync
+        local = replicas // context.num_input_pipelines
+        share = batch_size // replicas
+        steps = len(x) // batch_size
+        order = epoch_order(len(x), seed, epoch, shuffle)[:steps * batch_size]
+        slices = tf.reshape(order, [steps, replicas, share])
+        first = context.input_pipeline_id * local
+        mine = tf.reshape(slices[:, first:first + local, :], [steps * local, share])
+        return (tf.data.Dataset.from_tensor_slices(mine)
+                .map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)))
+                .prefetch(AUTOTUNE))
+
+    return dataset_fn
 
 
 def array_batches(x, y, batch_size, seed=0, epoch=0, shuffle=True, drop_remainder=False):

@@ -297,22 +297,38 @@ class Optimizer(tf.Module):
                     "the tf.function that applies gradients"
                 )
             self.build(variables)
-        learning_rate = self._learning_rate.read_value()
-        for gradient, variable in zip(gradients, variables):
-            slots = self._slots[self._index_of(variable)]
-            gradient = tf.convert_to_tensor(gradient)
-            if not gradient.shape.is_compatible_with(variable.shape):
-                raise _config_error(
-                    f"{owner}.apply: gradient shape {gradient.shape} does not "
-                    f"match variable {variable.name!r} of shape {variable.shape}"
-                )
-            self._update_step(
-                tf.cast(gradient, variable.dtype),
-                variable,
-                slots,
-                tf.cast(learning_rate, variable.dtype),
-            )
+        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+            strategy = tf.distribute.get_strategy()
+            for gradient, variable in zip(gradients, variables):
+                self._check_gradient(strategy.experimental_local_results(gradient)[0], variable)
+                # Runs the update on each device with that device's copies of the
+                # variable, its slots and the (already all-reduced) gradient.
+                strategy.extended.update(
+                    variable, self._update_one,
+                    args=(gradient, self._slots[self._index_of(variable)]), group=False)
+        else:
+            for gradient, variable in zip(gradients, variables):
+                gradient = tf.convert_to_tensor(gradient)
+                self._check_gradient(gradient, variable)
+                self._update_one(variable, gradient, self._slots[self._index_of(variable)])
         self._iterations.assign_add(1)
+
+    def _check_gradient(self, gradient, variable):
+        if not tf.convert_to_tensor(gradient).shape.is_compatible_with(variable.shape):
+            raise _config_error(
+                f"{type(self).__name__}.apply: gradient shape {gradient.shape} does not "
+                f"match variable {variable.name!r} of shape {variable.shape}"
+            )
+
+    def _update_one(self, variable, gradient, slots):
+        gradient = tf.convert_to_tensor(gradient)
+        learning_rate = self._learning_rate.read_value()
+        self._update_step(
+            tf.cast(gradient, variable.dtype),
+            variable,
+            slots,
+            tf.cast(learning_rate, variable.dtype),
+        )
 
     def _slot_specs(self):
         """Returns {slot name: initial value} of the slots every variable gets."""

@@ -18,8 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from lowtf import checkpoints as ckpt
-from lowtf.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError
-from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, eval_batches
+from lowtf.distribute import is_chief, remove_worker_directory, worker_directory
+from lowtf.errors import (CheckpointError, ConfigError, DataError, NonFiniteLossError,
+                          WorkerLostError)
+from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, eval_batches, replica_batches
 from lowtf.inference import Predictor
 from lowtf.inputs import check_features, check_labels, to_model_input
 from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
@@ -95,17 +97,28 @@ class Trainer:
         self.steps_per_call, self.eval_batch_size = steps_per_call, int(eval_batch_size)
         self.histograms = histograms
         self.train_traces = 0
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.chief = is_chief(self.strategy)
         with self.strategy.scope():
             self.model = model() if callable(model) and not isinstance(model, tf.Module) \
                 else model
+            if tf.distribute.has_strategy() and not all(
+                    isinstance(v, tf.distribute.DistributedValues)
+                    for v in self.model.trainable_variables):
+                raise ConfigError("the model's variables were created outside the strategy "
+                                  "scope; pass a function that builds the model "
+                                  "(e.g. model=lambda: lt.dnn(...)) so the trainer builds it "
+                                  "inside strategy.scope()")
             self.optimizer = get_optimizer(optimizer)
             self.optimizer.build(self.model.trainable_variables)
             self.train_metrics = make_metrics(metrics)
-            self.predictor = Predictor(self.model, self.metadata.get("class_names"),
-                                       loss=self.loss_fn, metrics=metrics,
-                                       batch_size=self.eval_batch_size)
-            self.evaluator = self.predictor.evaluator
-            self.state = RunState()
+        # Loop state is host-side bookkeeping, updated in cross-replica context only.
+        self.state = RunState()
+        # Evaluation and prediction run on one device, reading the (mirrored) weights.
+        self.predictor = Predictor(self.model, self.metadata.get("class_names"),
+                                   loss=self.loss_fn, metrics=metrics,
+                                   batch_size=self.eval_batch_size)
+        self.evaluator = self.predictor.evaluator
         # Built-in losses say what labels they take; a custom loss gets integer labels as
         # class ids (range-checked) and anything else as float targets.
         self._class_labels = True if self.loss_name in CLASS_LABEL_LOSSES else (
@@ -113,20 +126,33 @@ class Trainer:
         self.n_classes = self.model.n_outputs if self._class_labels is not False else None
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               state=self.state)
-        self.keeper = self.writer = None
+        self.keeper = self.writer = self._restore_keeper = None
         if self.run_dir is not None:
-            ensure_writable(self.run_dir, "logs")
-            ensure_writable(ckpt.checkpoint_dir(self.run_dir), "checkpoints")
-            self.keeper = ckpt.CheckpointKeeper(self.checkpoint, ckpt.checkpoint_dir(self.run_dir),
+            real_dir = ckpt.checkpoint_dir(self.run_dir)
+            if self.chief:
+                ensure_writable(self.run_dir, "logs")
+                ensure_writable(real_dir, "checkpoints")
+                self.writer = RunWriter(self.run_dir)
+            # Every worker restores from the chief's checkpoints and saves (saving is
+            # collective); only the chief's copies are kept.
+            self._save_dir = worker_directory(real_dir, self.strategy)
+            self.keeper = ckpt.CheckpointKeeper(self.checkpoint, self._save_dir,
                                                 self.state.step, max_to_keep=max_to_keep)
-            self.writer = RunWriter(self.run_dir)
+            self._restore_keeper = self.keeper if self.chief else ckpt.CheckpointKeeper(
+                self.checkpoint, real_dir, self.state.step, max_to_keep=max_to_keep)
         self.history = {}
         self._started = self._started_from_checkpoint = False
         self._train_fn = None
 
     # ---- traced functions ---------------------------------------------------------
-    def _apply_batch(self, x, y):
-        """One training step; returns False (and applies nothing) if the loss is not finite."""
+    def _replica_step(self, x, y):
+        """One training step on one replica's share of the global batch.
+
+        Gradients and the loss are summed over replicas (each is already divided by the
+        global batch size), so every replica sees the same values and takes the same
+        decision: apply the update, or skip it because the loss is not finite. Returns
+        whether the update was applied.
+        """
         x = to_model_input(x, self.model.n_inputs)
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
@@ -134,27 +160,52 @@ class Trainer:
             per_example = self.loss_fn(y, outputs)
             loss = tf.nn.compute_average_loss(per_example)
         grads = tape.gradient(loss, variables)
+        ctx = tf.distribute.get_replica_context()
+        if ctx.num_replicas_in_sync > 1:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+        finite = tf.math.is_finite(loss)
 
         @tf.autograph.experimental.do_not_convert
+        def count():
+            update_metrics(self.train_metrics, y, outputs, per_example)
+            return tf.constant(True)
+
+        tf.cond(finite, count, lambda: tf.constant(False))
+        return ctx.merge_call(self._apply_update, args=(finite, grads))
+
+    @tf.autograph.experimental.do_not_convert
+    def _apply_update(self, strategy, finite, grads):
+        """Cross-replica: the optimizer update and the step count, or a record of the bad step."""
+        finite = strategy.experimental_local_results(finite)[0]
+        variables = self.model.trainable_variables
+
         def update():
             self.optimizer.apply(grads, variables)
-            update_metrics(self.train_metrics, y, outputs, per_example)
             self.state.step.assign_add(1)
             self.state.position.assign_add(1)
             return tf.constant(True)
 
-        @tf.autograph.experimental.do_not_convert
         def skip():
             self.state.bad_step.assign(self.state.step + 1)
             return tf.constant(False)
 
-        return tf.cond(tf.math.is_finite(loss), update, skip)
+        return tf.cond(finite, update, skip)
+
+    def _resident_replica_step(self, position):
+        ctx = tf.distribute.get_replica_context()
+        x, y = self._feed.batch(position, ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync)
+        return self._replica_step(x, y)
+
+    def _applied(self, per_replica):
+        return self.strategy.experimental_local_results(per_replica)[0]
 
     def _resident_loop(self, steps):
         self.train_traces += 1
         for _ in tf.range(steps):
-            x, y = self._feed.batch(self.state.position)
-            if not self._apply_batch(x, y):
+            applied = self.strategy.run(self._resident_replica_step,
+                                        args=(self.state.position.read_value(),))
+            if not self._applied(applied):
                 break
 
     def _dataset_loop(self, iterator, steps):
@@ -163,8 +214,8 @@ class Trainer:
             batch = iterator.get_next_as_optional()
             if not batch.has_value():
                 break
-            x, y = batch.get_value()
-            if not self._apply_batch(x, y):
+            applied = self.strategy.run(self._replica_step, args=batch.get_value())
+            if not self._applied(applied):
                 break
 
     @tf.function
@@ -195,9 +246,19 @@ class Trainer:
                 raise ConfigError("resident=True needs (x, y) arrays, not a tf.data pipeline")
             return DatasetFeed(train)
         x, y = self._check_arrays(train, "training")
+        if batch_size % self.replicas:
+            raise ConfigError(f"batch_size {batch_size} is the global batch and must divide "
+                              f"evenly over the {self.replicas} replicas; use a multiple of "
+                              f"{self.replicas}")
         if resident is False:
-            return DatasetFeed(lambda epoch: array_batches(
-                x, y, batch_size, self.seed, epoch, shuffle, drop_remainder=True))
+            if self.replicas > 1:
+                feed = DatasetFeed(lambda epoch: replica_batches(
+                    x, y, batch_size, self.seed, epoch, shuffle), per_replica=True)
+            else:
+                feed = DatasetFeed(lambda epoch: array_batches(
+                    x, y, batch_size, self.seed, epoch, shuffle, drop_remainder=True))
+            feed.batch_size = batch_size
+            return feed
         return ArrayFeed(x, y, batch_size, seed=self.seed, shuffle=shuffle)
 
     def eval_dataset(self, data):
@@ -265,6 +326,16 @@ class Trainer:
                 stop = self._end_epoch(logs, monitor, early_stopping)
                 if stop:
                     break
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                tf.errors.CancelledError, tf.errors.AbortedError) as e:
+            if self.replicas == 1:
+                raise
+            raise WorkerLostError(
+                f"a worker of the cluster was lost near step {int(self.state.step.numpy())} "
+                f"({str(e).strip().splitlines()[0][:300]}); the last checkpoint the chief "
+                f"completed is {self._restore_keeper.latest if self._restore_keeper else None}."
+                " Restart every worker with the same command: training resumes from it, on "
+                "any number of workers") from None
         except tf.errors.InvalidArgumentError as e:
             raise DataError(f"training stopped at step {int(self.state.step.numpy()) + 1}: "
                             f"{str(e).splitlines()[0]}; check that labels lie in "
@@ -273,13 +344,20 @@ class Trainer:
             if self.writer:
                 self.writer.flush()
         if isinstance(early_stopping, EarlyStopping) and early_stopping.restore_best \
-                and self.keeper and self.keeper.best:
-            tf.train.Checkpoint(model=self.model).restore(self.keeper.best).expect_partial()
+                and self._restore_keeper and self._restore_keeper.best:
+            tf.train.Checkpoint(model=self.model).restore(
+                self._restore_keeper.best).expect_partial()
         if self.verbose:
             print(f"Trained {int(self.state.epoch.numpy())} epochs, "
                   f"{int(self.state.step.numpy())} steps in {time.perf_counter() - start:.1f}s",
                   file=sys.stdout)
         return self.history
+
+    @property
+    def final_checkpoint(self):
+        """The checkpoint that holds the run's model: the best one, else the latest."""
+        keeper = self._restore_keeper
+        return (keeper.best or keeper.latest) if keeper else None
 
     def _config(self, batch_size, shuffle):
         return {"model": self.model.config, "loss": self.loss_name,
@@ -307,12 +385,13 @@ class Trainer:
             self.state.config.assign(json.dumps(config, sort_keys=True))
             return self._started_from_checkpoint
         self._started = True
-        if self.keeper.latest and not resume:
+        if self._restore_keeper.latest and not resume:
             raise CheckpointError(
-                f"{self.run_dir} already holds checkpoints (latest {self.keeper.latest}) and "
+                f"{self.run_dir} already holds checkpoints (latest {self._restore_keeper.latest}) and "
                 "resume=False; pick a new run directory or delete that one yourself — lowtf "
                 "never overwrites a good checkpoint")
-        prefix = self.keeper.restore_latest(self.model) if self.keeper.latest else None
+        prefix = (self._restore_keeper.restore_latest(self.model)
+                  if self._restore_keeper.latest else None)
         self._started_from_checkpoint = prefix is not None
         if prefix is None:
             self.state.config.assign(json.dumps(config, sort_keys=True))
@@ -333,7 +412,8 @@ class Trainer:
     def _build_train_fn(self, feed):
         if feed.resident:
             signature = [tf.TensorSpec([], tf.int32)]
-            use_xla = self.xla is not False
+            # Collectives between replicas do not compile with XLA on CPU: off by default.
+            use_xla = self.xla is True or (self.xla is None and self.replicas == 1)
             self._train_fn = tf.function(self._resident_loop, input_signature=signature,
                                          jit_compile=use_xla)
             if use_xla and self.xla is None:
@@ -349,7 +429,17 @@ class Trainer:
     def _concrete_train_fn(self, feed):
         if feed.resident:
             return self._train_fn.get_concrete_function(tf.constant(1))
-        return self._train_fn.get_concrete_function(feed.iterator(0, 0), tf.constant(1))
+        return self._train_fn.get_concrete_function(self._iterator(feed, 0, 0), tf.constant(1))
+
+    def _iterator(self, feed, epoch, position):
+        """An iterator over the epoch's batches from `position` on, split over replicas."""
+        if self.replicas == 1:
+            return feed.iterator(epoch, position)
+        if feed.per_replica:
+            return iter(self.strategy.distribute_datasets_from_function(
+                lambda context: feed.make_dataset(epoch)(context).skip(position)))
+        return iter(self.strategy.experimental_distribute_dataset(
+            feed.make_dataset(epoch).skip(position)))
 
     def _train_epoch(self, feed, steps_per_call, epochs, save_every_steps):
         epoch = int(self.state.epoch.numpy())
@@ -362,7 +452,7 @@ class Trainer:
         if feed.resident:
             feed.start_epoch(epoch)
         else:
-            iterator = feed.iterator(epoch, position)
+            iterator = self._iterator(feed, epoch, position)
         start, steps_done, last_save = time.perf_counter(), 0, int(self.state.step.numpy())
         while total is None or position < total:
             n = steps_per_call if total is None else min(steps_per_call, total - position)
@@ -379,7 +469,7 @@ class Trainer:
             bar.update(position, loss=float(self.train_metrics["loss"].result()))
             step = int(self.state.step.numpy())
             if save_every_steps and self.keeper and step - last_save >= save_every_steps:
-                self.keeper.save()
+                self._save(self.keeper.save)
                 last_save = step
         bar.close()
         elapsed = time.perf_counter() - start
@@ -392,6 +482,13 @@ class Trainer:
         if batch:
             logs["examples_per_second"] = steps_done * batch / max(elapsed, 1e-9)
         return logs
+
+    def _save(self, save):
+        """Saves; a non-chief worker's copy goes to a temporary folder, removed at once."""
+        prefix = save()
+        if not self.chief:
+            remove_worker_directory(self._save_dir, self.strategy)
+        return prefix
 
     def _check_finite(self):
         bad = int(self.state.bad_step.numpy())
@@ -419,15 +516,17 @@ class Trainer:
             self.history.setdefault(key, []).append(value_)
         saved = ""
         if self.keeper:
-            self._write_summaries(step, logs)
-            saved = os.path.basename(self.keeper.save())
+            if self.writer:
+                self._write_summaries(step, logs)
+            saved = os.path.basename(self._save(self.keeper.save))
             if improved:
-                self.keeper.save_best()
+                self._save(self.keeper.save_best)
                 saved += ", best"
-            self._save_history()
+            if self.chief:
+                self._save_history()
         stop = isinstance(early_stopping, EarlyStopping) and \
             int(self.state.wait.numpy()) >= early_stopping.patience
-        if self.verbose:
+        if self.verbose and self.chief:
             shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
                               if k not in ("epoch", "step", "epoch_time", "examples_per_second",
                                            "learning_rate"))

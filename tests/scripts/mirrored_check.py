@@ -1,0 +1,41 @@
+"""Trains the same small DNN on one device and mirrored over 2 logical CPUs; prints JSON."""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import lowtf as lt  # noqa: E402
+from conftest import make_classification  # noqa: E402
+from lowtf.distribute import make_strategy  # noqa: E402
+
+strategy = make_strategy("mirrored", devices=2)
+x, y = make_classification(500)
+report = {}
+for resident in (True, False):
+    runs = {}
+    for name, strat in (("single", None), ("mirrored", strategy)):
+        trainer = lt.Trainer(lambda: lt.dnn(784, (32,), 10, seed=0),
+                             optimizer=lt.SGD(0.05, momentum=0.9), strategy=strat, verbose=0)
+        history = trainer.fit((x, y), (x[:100], y[:100]), epochs=2, batch_size=50,
+                              resident=resident)
+        runs[name] = (trainer, history)
+    (single, hs), (mirrored, hm) = runs["single"], runs["mirrored"]
+    ws, wm = single.model.get_weights(), mirrored.model.get_weights()
+    report[f"resident={resident}"] = {
+        "replicas": mirrored.replicas,
+        "max_weight_diff": max(float(np.abs(ws[k] - wm[k]).max()) for k in ws),
+        "history": {k: (hs[k], hm[k]) for k in ("loss", "accuracy", "val_accuracy")},
+    }
+try:
+    lt.Trainer(lambda: lt.dnn(784, (8,), 10), strategy=strategy, verbose=0).fit(
+        (x, y), epochs=1, batch_size=51)
+except lt.ConfigError as e:
+    report["odd_batch_error"] = str(e)
+try:
+    lt.Trainer(lt.dnn(784, (8,), 10), strategy=strategy, verbose=0)
+except lt.ConfigError as e:
+    report["outside_scope_error"] = str(e)
+print(json.dumps(report))
