@@ -142,7 +142,7 @@ class Trainer:
                 self.checkpoint, real_dir, self.state.step, max_to_keep=max_to_keep)
         self.history = {}
         self._started = self._started_from_checkpoint = False
-        self._train_fn = None
+        self._train_fn = self._feed = self._feed_key = None
 
     # ---- traced functions ---------------------------------------------------------
     def _replica_step(self, x, y):
@@ -297,7 +297,18 @@ class Trainer:
             raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        self._feed = feed = self._make_feed(train, batch_size, shuffle, resident)
+        # The same arrays and settings as the last fit reuse its feed and traced (and
+        # compiled) loop: calling fit again, e.g. epoch by epoch, costs no retrace.
+        sources = tuple(train) if isinstance(train, (tuple, list)) else (train,)
+        feed_key = (sources, batch_size, shuffle, resident)  # holds the sources: ids stay theirs
+        reuse = self._train_fn is not None and self._feed_key is not None and \
+            len(sources) == len(self._feed_key[0]) and \
+            all(a is b for a, b in zip(sources, self._feed_key[0])) and \
+            feed_key[1:] == self._feed_key[1:]
+        if not reuse:
+            self._feed = self._make_feed(train, batch_size, shuffle, resident)
+            self._feed_key = feed_key
+        feed = self._feed
         val_data = None if validation is None else self.eval_dataset(validation)
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
         config = self._config(batch_size, shuffle)
@@ -306,7 +317,8 @@ class Trainer:
         if self.writer:
             self.writer.session_start(int(self.state.step.numpy()) + 1,
                                       ("train",) if val_data is None else ("train", "validation"))
-        self._build_train_fn(feed)
+        if not reuse:
+            self._build_train_fn(feed)
         steps_per_call = self.steps_per_call or max(1, (feed.steps_per_epoch or 2000) // 20)
         if self.writer and first_fit and not resumed:
             self.writer.graph(self._concrete_train_fn(feed).graph)

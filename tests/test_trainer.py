@@ -297,3 +297,15 @@ def test_xla_falls_back_with_a_warning_when_an_op_cannot_compile(small_data):
     forced = lt.Trainer(lt.dnn(784, (8,), 10, seed=0), loss=host_loss, xla=True, verbose=0)
     with pytest.raises(Exception):
         forced.fit(train, epochs=1, batch_size=50)
+
+
+def test_fitting_again_on_the_same_arrays_reuses_the_traced_loop(small_data):
+    (x, y), _ = small_data
+    trainer = trainer_for()
+    for epochs in (1, 2, 3):
+        trainer.fit((x, y), epochs=epochs, batch_size=50)
+    assert trainer.train_traces == 1
+    trainer.fit((x.copy(), y), epochs=4, batch_size=50)   # other arrays: a new feed
+    assert trainer.train_traces == 2
+    trainer.fit((x.copy(), y), epochs=5, batch_size=25)
+    assert trainer.train_traces == 3
