@@ -202,11 +202,16 @@ class Trainer:
 
     def _resident_loop(self, steps):
         self.train_traces += 1
-        for _ in tf.range(steps):
+        # `while i < steps`, not `for _ in tf.range(steps)`: AutoGraph gives a tf.range loop
+        # `maximum_iterations=steps`, which XLA takes as a compile-time constant, so every
+        # new `steps` (an epoch's shorter last call, a resume mid-epoch) compiled it again.
+        i = tf.constant(0)
+        while i < steps:
             applied = self.strategy.run(self._resident_replica_step,
                                         args=(self.state.position.read_value(),))
             if not self._applied(applied):
                 break
+            i += 1
 
     def _dataset_loop(self, iterator, steps):
         self.train_traces += 1

@@ -309,3 +309,18 @@ def test_fitting_again_on_the_same_arrays_reuses_the_traced_loop(small_data):
     assert trainer.train_traces == 2
     trainer.fit((x.copy(), y), epochs=5, batch_size=25)
     assert trainer.train_traces == 3
+
+
+def test_the_resident_loop_count_is_not_a_compile_time_constant():
+    # A tf.range loop feeds `steps` into the While op's maximum_iterations, which XLA
+    # compiles as a constant: every new steps value (an epoch's last, shorter call)
+    # recompiled the loop. The loop must keep maximum_iterations a fixed constant.
+    x, y = make_classification(100)
+    trainer = trainer_for(hidden=(8,))
+    trainer._feed = trainer._make_feed((x, y), 50, True, None)
+    trainer._build_train_fn(trainer._feed)
+    graph = trainer._train_fn.get_concrete_function(tf.constant(1)).graph
+    loops = [op for op in graph.get_operations() if op.type in ("While", "StatelessWhile")]
+    assert loops
+    for loop in loops:
+        assert loop.inputs[1].op.type == "Const", loop.inputs[1].op.name
