@@ -11,7 +11,8 @@ reports test accuracy and returns where the logs and checkpoints went.
 import dataclasses
 import importlib
 import importlib.util
-import json
+import math
+import numbers
 import os
 import sys
 import time
@@ -19,12 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lowtf.datasets import load_dataset
+from lowtf.determinism import check_seed, enable_determinism
 from lowtf.distribute import make_strategy
 from lowtf.errors import ConfigError
 from lowtf.monitor import EarlyStopping
 from lowtf.network import dnn
 from lowtf.optimizers import get_optimizer
+from lowtf.storage import write_json
 from lowtf.trainer import Trainer
+
+
+# Networks larger than this are taken for a typo (1 GiB of float32 weights).
+MAX_PARAMETERS = 2**28
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,10 @@ class Experiment:
     """Everything that defines a training run; validated when created.
 
     `patience=None` disables early stopping; `run_dir=None` means `logs/<name>`.
+    `deterministic=True` seeds everything and turns on TensorFlow's op determinism
+    (`lowtf.determinism`): two runs give the same weights bit for bit, and so does a
+    run that was killed and resumed. `save_every_steps` also checkpoints within epochs;
+    `skip_nonfinite` skips (and counts) steps whose loss is NaN/Inf instead of stopping.
     """
 
     name: str = "fashion_mnist_dnn"
@@ -52,9 +63,20 @@ class Experiment:
     run_dir: str = None
     strategy: str = "default"
     devices: int = None
+    save_every_steps: int = None
+    deterministic: bool = False
+    skip_nonfinite: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(u) for u in self.hidden))
+        try:
+            hidden = tuple(self.hidden)
+        except TypeError:
+            hidden = None
+        if hidden is None or not all(isinstance(u, numbers.Integral) and not isinstance(u, bool)
+                                     for u in hidden):
+            raise ConfigError(f"hidden must be a sequence of layer sizes (ints), "
+                              f"got {self.hidden!r}")
+        object.__setattr__(self, "hidden", tuple(int(u) for u in hidden))
         object.__setattr__(self, "metrics", tuple(self.metrics))
         for field in ("batch_size", "epochs"):
             value = getattr(self, field)
@@ -62,8 +84,22 @@ class Experiment:
                 raise ConfigError(f"{field} must be an int >= 1, got {value!r}")
         if any(u < 1 for u in self.hidden):
             raise ConfigError(f"hidden layer sizes must be >= 1, got {self.hidden}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if isinstance(self.learning_rate, bool) or not isinstance(
+                self.learning_rate, (int, float)) or not 0 < self.learning_rate < math.inf:
+            raise ConfigError(f"learning_rate must be a finite number > 0, "
+                              f"got {self.learning_rate!r}")
+        check_seed(self.seed)
+        params = sum((a + 1) * b for a, b in zip((784,) + self.hidden, self.hidden + (10,)))
+        if params > MAX_PARAMETERS:
+            raise ConfigError(
+                f"hidden layers {self.hidden} make {params:,} parameters "
+                f"({params * 4 / 2**30:.1f} GiB of float32 weights, more with optimizer "
+                f"slots); the limit is {MAX_PARAMETERS:,} — check the sizes for a typo")
+        if self.save_every_steps is not None and (isinstance(self.save_every_steps, bool) or
+                                                  not isinstance(self.save_every_steps, int) or
+                                                  self.save_every_steps < 1):
+            raise ConfigError(f"save_every_steps must be an int >= 1 or None, "
+                              f"got {self.save_every_steps!r}")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ConfigError(f"patience must be an int >= 1 or None, got {self.patience!r}")
         if not self.name or "/" in self.name:
@@ -108,6 +144,8 @@ def run_experiment(experiment, verbose=1):
     """
     # The strategy first: logical CPU devices can only be set up before TensorFlow starts.
     strategy = make_strategy(experiment.strategy, experiment.devices)
+    if experiment.deterministic:
+        enable_determinism(experiment.seed)
     data = load_dataset(experiment.dataset, data_dir=experiment.data_dir, raw=True)
     trainer = build_trainer(experiment, data.class_names, verbose, strategy)
     verbose = verbose if trainer.chief else 0
@@ -121,9 +159,12 @@ def run_experiment(experiment, verbose=1):
     early = EarlyStopping(monitor=experiment.monitor, patience=experiment.patience) \
         if experiment.patience else None
     start = time.perf_counter()
+    # skip_nonfinite is passed only when set, so this works before and after the trainer has it.
+    extra = {"skip_nonfinite": True} if experiment.skip_nonfinite else {}
     history = trainer.fit(data.train, data.validation, epochs=experiment.epochs,
                           batch_size=experiment.batch_size, early_stopping=early,
-                          resident=experiment.resident)
+                          resident=experiment.resident,
+                          save_every_steps=experiment.save_every_steps, **extra)
     elapsed = time.perf_counter() - start
     test = trainer.evaluate(data.test)
     checkpoint = trainer.final_checkpoint
@@ -133,8 +174,8 @@ def run_experiment(experiment, verbose=1):
                "examples_per_second_median": sorted(rates)[len(rates) // 2] if rates else None,
                "checkpoint": checkpoint}
     if trainer.chief:
-        with open(os.path.join(experiment.log_dir, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(os.path.join(experiment.log_dir, "results.json"), results,
+                   "the run's results", checkpoint, indent=2)
     if verbose:
         predicted = trainer.predictor.predict(data.test.images[:20])
         print(f"First 20 test images, predicted: {predicted.tolist()}\n"

@@ -49,11 +49,15 @@ def check_labels(y, n_examples, n_classes=None, what="labels"):
     if isinstance(y, tf.Tensor):
         y = y.numpy()
     y = np.asarray(y)
+    if y.ndim == 0:
+        raise DataError(f"{what} must be an array with one label per example, got a single "
+                        f"value ({y!r:.60})")
     if len(y) != n_examples:
         raise DataError(f"{what} have {len(y)} entries but there are {n_examples} examples; "
                         "pass one label per example")
     if n_classes is None:
-        if not np.issubdtype(y.dtype, np.number):
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_) \
+                or np.issubdtype(y.dtype, np.complexfloating):
             raise DataError(f"{what} must be numeric, got dtype {y.dtype}")
         y = y.astype(np.float32, copy=False)
         if not np.isfinite(y).all():
@@ -64,6 +68,8 @@ def check_labels(y, n_examples, n_classes=None, what="labels"):
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{what} have dtype {y.dtype}; class labels must be integers "
                         "(convert with y.astype(np.int32))")
+    if y.size == 0:
+        return y.astype(np.int32)
     lo, hi = int(y.min()), int(y.max())
     if lo < 0 or hi >= n_classes:
         bad = int(np.argmax((y < 0) | (y >= n_classes)))

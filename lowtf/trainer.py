@@ -29,6 +29,7 @@ from lowtf.evaluation import make_metrics, update_metrics
 from lowtf.monitor import EarlyStopping, Monitor
 from lowtf.optimizers import get_optimizer
 from lowtf.progress import ProgressBar
+from lowtf.storage import WriteError, write_json, writing
 from lowtf.summaries import RunWriter
 
 # Configuration keys that may change when a run resumes.
@@ -48,6 +49,7 @@ class RunState(tf.Module):
         self.bad_step = var(0, tf.int64, "bad_step")  # step whose loss was not finite
         self.best = var(math.nan, tf.float32, "best")
         self.wait = var(0, tf.int64, "wait")          # epochs without improvement
+        self.skipped = var(0, tf.int64, "skipped")    # non-finite steps skipped (skip mode)
         self.config = var("{}", tf.string, "config")
 
 
@@ -124,8 +126,10 @@ class Trainer:
         self._class_labels = True if self.loss_name in CLASS_LABEL_LOSSES else (
             None if not isinstance(loss, str) else False)
         self.n_classes = self.model.n_outputs if self._class_labels is not False else None
+        # The running training metrics are saved too: a run resumed mid-epoch then reports
+        # the same epoch loss and accuracy as one that was never interrupted.
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              state=self.state)
+                                              state=self.state, metrics=self.train_metrics)
         self.keeper = self.writer = self._restore_keeper = None
         if self.run_dir is not None:
             real_dir = ckpt.checkpoint_dir(self.run_dir)
@@ -143,6 +147,7 @@ class Trainer:
         self.history = {}
         self._started = self._started_from_checkpoint = False
         self._train_fn = self._feed = self._feed_key = None
+        self._skip_nonfinite = False
 
     # ---- traced functions ---------------------------------------------------------
     def _replica_step(self, x, y):
@@ -187,6 +192,10 @@ class Trainer:
             return tf.constant(True)
 
         def skip():
+            if self._skip_nonfinite:  # drop this batch, count it and go on
+                self.state.skipped.assign_add(1)
+                self.state.position.assign_add(1)
+                return tf.constant(True)
             self.state.bad_step.assign(self.state.step + 1)
             return tf.constant(False)
 
@@ -275,7 +284,8 @@ class Trainer:
 
     # ---- the outer loop -----------------------------------------------------------
     def fit(self, train, validation=None, epochs=1, batch_size=50, early_stopping=None,
-            shuffle=True, resident=None, resume=True, save_every_steps=None, hparams=None):
+            shuffle=True, resident=None, resume=True, save_every_steps=None, hparams=None,
+            skip_nonfinite=False):
         """Trains for `epochs` (resuming from the run's latest checkpoint) and returns the history.
 
         Args:
@@ -288,8 +298,12 @@ class Trainer:
                 fast path); None uses it for arrays, False forces a tf.data pipeline.
             resume: continue from the latest checkpoint in `run_dir`; with False an
                 existing checkpoint is an error (nothing is overwritten).
-            save_every_steps: also checkpoint within epochs, every so many steps.
+            save_every_steps: also checkpoint within epochs, at every global step that is
+                a multiple of this (the same steps however often the run was resumed).
             hparams: extra values for the HParams dashboard.
+            skip_nonfinite: skip a step whose loss is NaN/Inf (its update is not applied,
+                its batch is dropped) instead of stopping; the count so far is logged as
+                `skipped_steps`.
 
         Returns:
             `{metric: [value per epoch]}`, e.g. `history["val_accuracy"]`.
@@ -302,10 +316,15 @@ class Trainer:
             raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if save_every_steps is not None and (isinstance(save_every_steps, bool) or not isinstance(
+                save_every_steps, int) or save_every_steps < 1):
+            raise ConfigError(f"save_every_steps must be an int >= 1 or None, "
+                              f"got {save_every_steps!r}")
         # The same arrays and settings as the last fit reuse its feed and traced (and
         # compiled) loop: calling fit again, e.g. epoch by epoch, costs no retrace.
         sources = tuple(train) if isinstance(train, (tuple, list)) else (train,)
-        feed_key = (sources, batch_size, shuffle, resident)  # holds the sources: ids stay theirs
+        feed_key = (sources, batch_size, shuffle, resident,  # holds the sources: ids stay theirs
+                    bool(skip_nonfinite))  # read when the loop is traced
         reuse = self._train_fn is not None and self._feed_key is not None and \
             len(sources) == len(self._feed_key[0]) and \
             all(a is b for a, b in zip(sources, self._feed_key[0])) and \
@@ -320,18 +339,22 @@ class Trainer:
         first_fit = not self._started
         resumed = self._restore_or_start(config, resume)
         if self.writer:
-            self.writer.session_start(int(self.state.step.numpy()) + 1,
-                                      ("train",) if val_data is None else ("train", "validation"))
+            with self._writing_logs():
+                self.writer.session_start(int(self.state.step.numpy()) + 1, (
+                    "train",) if val_data is None else ("train", "validation"))
+        self._skip_nonfinite = bool(skip_nonfinite)
         if not reuse:
             self._build_train_fn(feed)
         steps_per_call = self.steps_per_call or max(1, (feed.steps_per_epoch or 2000) // 20)
         if self.writer and first_fit and not resumed:
-            self.writer.graph(self._concrete_train_fn(feed).graph)
-            self.writer.hparams({**self._hparams(config, epochs), **(hparams or {})})
+            with self._writing_logs():
+                self.writer.graph(self._concrete_train_fn(feed).graph)
+                self.writer.hparams({**self._hparams(config, epochs), **(hparams or {})})
         if float(self.state.best.numpy()) != float(self.state.best.numpy()):  # NaN: unset
             self.state.best.assign(monitor.worst)
         self.state.bad_step.assign(0)
         start = time.perf_counter()
+        failed = True
         try:
             while int(self.state.epoch.numpy()) < epochs:
                 if isinstance(early_stopping, EarlyStopping) and \
@@ -343,6 +366,7 @@ class Trainer:
                 stop = self._end_epoch(logs, monitor, early_stopping)
                 if stop:
                     break
+            failed = False
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
                 tf.errors.CancelledError, tf.errors.AbortedError) as e:
             if self.replicas == 1:
@@ -359,7 +383,12 @@ class Trainer:
                             f"[0, {self.n_classes}) and inputs have the model's shape") from None
         finally:
             if self.writer:
-                self.writer.flush()
+                try:
+                    with self._writing_logs():
+                        self.writer.flush()
+                except WriteError:
+                    if not failed:  # else the error that stopped the run is the one to report
+                        raise
         if isinstance(early_stopping, EarlyStopping) and early_stopping.restore_best \
                 and self._restore_keeper and self._restore_keeper.best:
             tf.train.Checkpoint(model=self.model).restore(
@@ -402,29 +431,41 @@ class Trainer:
             self.state.config.assign(json.dumps(config, sort_keys=True))
             return self._started_from_checkpoint
         self._started = True
+        if self.chief:
+            self.keeper.lock()  # one process per run directory
         if self._restore_keeper.latest and not resume:
             raise CheckpointError(
                 f"{self.run_dir} already holds checkpoints (latest {self._restore_keeper.latest}) and "
                 "resume=False; pick a new run directory or delete that one yourself — lowtf "
                 "never overwrites a good checkpoint")
-        prefix = (self._restore_keeper.restore_latest(self.model)
-                  if self._restore_keeper.latest else None)
+        prefix = (self._restore_keeper.restore_latest(
+            self.model, check=lambda p: self._check_config(p, config))
+            if self._restore_keeper.latest else None)
         self._started_from_checkpoint = prefix is not None
         if prefix is None:
             self.state.config.assign(json.dumps(config, sort_keys=True))
             return False
-        stored = json.loads(self.state.config.numpy().decode())
-        diff = {k: (stored.get(k), config.get(k)) for k in set(stored) | set(config)
-                if k not in RESUMABLE_KEYS and stored.get(k) != config.get(k)}
-        if diff:
-            lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
-            raise CheckpointError(f"cannot resume {prefix} with a different configuration ({lines}); "
-                                  "use the checkpoint's settings or a new run directory")
         self.history = self._load_history()
         if self.verbose:
             print(f"Resuming from {prefix}: epoch {int(self.state.epoch.numpy())}, "
                   f"step {int(self.state.step.numpy())}")
         return True
+
+    @staticmethod
+    def _check_config(prefix, config):
+        """Refuses (before anything is restored) a checkpoint of another configuration."""
+        stored = ckpt.read_config(prefix)
+        diff = {k: (stored.get(k), config.get(k)) for k in set(stored) | set(config)
+                if k not in RESUMABLE_KEYS and stored.get(k) != config.get(k)}
+        if diff:
+            lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
+            raise ckpt.CheckpointMismatchError(
+                f"cannot resume {prefix} with a different configuration ({lines}); "
+                "use the checkpoint's settings or a new run directory")
+
+    def _writing_logs(self):
+        return writing("the TensorBoard logs", self.run_dir,
+                       self._restore_keeper.latest if self._restore_keeper else None)
 
     def _build_train_fn(self, feed):
         if feed.resident:
@@ -461,8 +502,9 @@ class Trainer:
     def _train_epoch(self, feed, steps_per_call, epochs, save_every_steps):
         epoch = int(self.state.epoch.numpy())
         position = int(self.state.position.numpy())
-        for metric in self.train_metrics.values():
-            metric.reset_state()
+        if position == 0:  # mid-epoch, the metrics restored from the checkpoint go on
+            for metric in self.train_metrics.values():
+                metric.reset_state()
         total = feed.steps_per_epoch
         bar = ProgressBar(total, f"Epoch {epoch + 1}/{epochs} ",
                           enabled=None if self.verbose else False)
@@ -471,8 +513,11 @@ class Trainer:
         else:
             iterator = self._iterator(feed, epoch, position)
         start, steps_done, last_save = time.perf_counter(), 0, int(self.state.step.numpy())
+        step = last_save
         while total is None or position < total:
             n = steps_per_call if total is None else min(steps_per_call, total - position)
+            if save_every_steps and self.keeper:  # end this call at the next multiple
+                n = min(n, save_every_steps - step % save_every_steps)
             if feed.resident:
                 self._train_fn(tf.constant(n, tf.int32))
             else:
@@ -485,7 +530,10 @@ class Trainer:
             position = new_position
             bar.update(position, loss=float(self.train_metrics["loss"].result()))
             step = int(self.state.step.numpy())
-            if save_every_steps and self.keeper and step - last_save >= save_every_steps:
+            # Steps that are multiples of save_every_steps get a checkpoint wherever the
+            # run was (re)started; at the epoch's end _end_epoch saves instead.
+            if save_every_steps and self.keeper and (total is None or position < total) \
+                    and step // save_every_steps > last_save // save_every_steps:
                 self._save(self.keeper.save)
                 last_save = step
         bar.close()
@@ -498,6 +546,8 @@ class Trainer:
         logs["epoch_time"] = elapsed
         if batch:
             logs["examples_per_second"] = steps_done * batch / max(elapsed, 1e-9)
+        if self._skip_nonfinite:
+            logs["skipped_steps"] = int(self.state.skipped.numpy())
         return logs
 
     def _save(self, save):
@@ -533,23 +583,28 @@ class Trainer:
             self.history.setdefault(key, []).append(value_)
         saved = ""
         if self.keeper:
+            # The latest checkpoint goes last: it commits the epoch. Killed before it,
+            # the run resumes from the previous checkpoint and writes all of these again
+            # (TensorBoard drops the abandoned points, history.json is cut to the epoch).
             if self.writer:
-                self._write_summaries(step, logs)
-            saved = os.path.basename(self._save(self.keeper.save))
-            if improved:
-                self._save(self.keeper.save_best)
-                saved += ", best"
+                with self._writing_logs():
+                    self._write_summaries(step, logs)
             if self.chief:
                 self._save_history()
+            if improved:
+                self._save(self.keeper.save_best)
+            saved = os.path.basename(self._save(self.keeper.save)) + (", best" if improved else "")
         stop = isinstance(early_stopping, EarlyStopping) and \
             int(self.state.wait.numpy()) >= early_stopping.patience
         if self.verbose and self.chief:
             shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
                               if k not in ("epoch", "step", "epoch_time", "examples_per_second",
-                                           "learning_rate"))
+                                           "learning_rate", "skipped_steps"))
             rate = logs.get("examples_per_second")
+            skipped = logs.get("skipped_steps")
             print(f"Epoch {epoch}  step {step}  {shown}  {logs['epoch_time']:.1f}s"
                   + (f"  {rate:,.0f} ex/s" if rate else "")
+                  + (f"  {skipped} non-finite step(s) skipped so far" if skipped else "")
                   + (f"  [saved {saved}]" if saved else "")
                   + (f"  early stop: no {monitor.monitor} gain in "
                      f"{early_stopping.patience} epochs" if stop else ""), flush=True)
@@ -575,16 +630,19 @@ class Trainer:
         return os.path.join(self.run_dir, "history.json")
 
     def _save_history(self):
-        tmp = self._history_path() + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.history, f)
-        os.replace(tmp, self._history_path())
+        write_json(self._history_path(), self.history, "the run history",
+                   self._restore_keeper.latest if self._restore_keeper else None)
 
     def _load_history(self):
         try:
             with open(self._history_path()) as f:
                 history = json.load(f)
         except (OSError, ValueError):
+            return {}
+        if not isinstance(history, dict) or not all(isinstance(v, list)
+                                                    for v in history.values()):
+            warnings.warn(f"{self._history_path()} is not a lowtf history; the resumed run "
+                          "starts a new one", stacklevel=3)
             return {}
         epochs = int(self.state.epoch.numpy())
         return {k: v[:epochs] for k, v in history.items()}

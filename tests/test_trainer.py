@@ -111,16 +111,16 @@ def test_resume_mid_epoch_from_a_step_checkpoint(tmp_path, small_data):
     straight.fit(train, epochs=2, batch_size=50)
     interrupted = trainer_for(tmp_path / "b", steps_per_call=2)
     interrupted.fit(train, epochs=1, batch_size=50, save_every_steps=4)
-    # Pretend the run died at step 14: the newest checkpoint is the mid-epoch one at step 14.
+    # Pretend the run died at step 17: the newest checkpoint is the mid-epoch one at step 16
+    # (checkpoints fall on multiples of save_every_steps: 12 and 16 in epoch 2).
     interrupted.fit(train, epochs=2, batch_size=50, save_every_steps=4)
     keeper_dir = tmp_path / "b" / "checkpoints"
     mid = [p for p in tf.train.get_checkpoint_state(str(keeper_dir)).all_model_checkpoint_paths
-           if p.endswith("ckpt-14")]
-    assert mid, "expected a mid-epoch checkpoint at step 14"
+           if p.endswith("ckpt-16")]
+    assert mid, "expected a mid-epoch checkpoint at step 16"
     resumed = trainer_for(tmp_path / "c", steps_per_call=2)
-    tf.train.Checkpoint(model=resumed.model, optimizer=resumed.optimizer,
-                        state=resumed.state).restore(mid[0])
-    assert int(resumed.state.position.numpy()) == 4
+    resumed.checkpoint.restore(mid[0])
+    assert int(resumed.state.position.numpy()) == 6
     resumed.keeper.save()
     resumed.fit(train, epochs=2, batch_size=50)
     assert_same_weights(straight, resumed)

@@ -1,0 +1,78 @@
+"""Writing a run's files so that a full disk or a kill never leaves a half-written one.
+
+Small files (history, results) are written to a temporary name, flushed to disk and
+renamed over the old one, so a reader sees the old file or the new one, never a mix.
+A write that fails (no space left, quota, read-only file system) becomes a
+`WriteError` that says what could not be written, why, and which checkpoint is safe.
+"""
+
+import contextlib
+import json
+import os
+import re
+
+import tensorflow as tf
+
+from lowtf.errors import LowtfError
+
+
+class WriteError(LowtfError, OSError):
+    """A run's file (log, history, results) could not be written, e.g. the disk is full."""
+
+
+# What TensorFlow raises when a file system write fails: ENOSPC and EDQUOT are
+# RESOURCE_EXHAUSTED, EROFS and EACCES PERMISSION_DENIED, EFBIG OUT_OF_RANGE, EIO and
+# short writes DATA_LOSS or UNKNOWN.
+WRITE_ERRORS = (OSError, tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError,
+                tf.errors.OutOfRangeError, tf.errors.DataLossError, tf.errors.UnknownError)
+
+
+def describe(error):
+    """The first line of an OSError or TensorFlow error, without TensorFlow's op prefix."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}{f': {error.filename}' if error.filename else ''}"
+    text = str(getattr(error, "message", "") or error).strip()
+    line = text.splitlines()[0] if text else error.__class__.__name__
+    if line.startswith("{{") and "}}" in line:
+        line = line[line.index("}}") + 2:].strip()
+    line = re.sub(r"\s*\[Op:\w+\]$", "", line)
+    if "; " in line:  # TensorFlow's file errors read "<file>; <what the system said>"
+        line = line.rsplit("; ", 1)[1]
+    return line[:300]
+
+
+@contextlib.contextmanager
+def writing(what, where, kept=None):
+    """Turns a failed write inside the block into a `WriteError` naming `what` and `where`.
+
+    Args:
+        what: e.g. "the TensorBoard logs".
+        where: the file or folder written.
+        kept: the last good checkpoint, named in the message (None: none yet).
+    """
+    try:
+        yield
+    except WRITE_ERRORS as e:
+        raise WriteError(
+            f"could not write {what} to {where} ({describe(e)}); the run stopped. Free disk "
+            f"space (or fix the file system) and run the same command again: it resumes "
+            f"from the last complete checkpoint, {kept or 'none yet'}") from None
+
+
+def write_json(path, value, what="a JSON file", kept=None, indent=None):
+    """Writes `value` as JSON to `path` atomically (temporary file, fsync, rename)."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with writing(what, path, kept):
+        try:
+            with open(tmp, "w") as f:
+                json.dump(value, f, indent=indent)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                try:
+                    os.remove(tmp)
+                except OSError:
+                    pass
