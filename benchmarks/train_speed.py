@@ -18,8 +18,8 @@ See benchmarks/README.md for what each figure means and the FLOP convention.
 import argparse
 import dataclasses
 import datetime
+import gc
 import json
-import math
 import os
 import platform
 import shutil
@@ -109,6 +109,16 @@ def lowtf_variant(name, xla=None, resident=None):
         kwargs = {} if xla is None else {"xla": xla}
         trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.SGD(LEARNING_RATE), run_dir=None,
                              verbose=0, histograms=False, **kwargs)
+        # CPU seconds per epoch (all threads): wrap the instance's epoch method from outside.
+        cpu, train_epoch = [], trainer._train_epoch
+
+        def timed_epoch(*args, **kw):
+            start = time.process_time()
+            logs = train_epoch(*args, **kw)
+            cpu.append(time.process_time() - start)
+            return logs
+
+        trainer._train_epoch = timed_epoch
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. a "running without XLA" fallback notice
             history = trainer.fit((data["x_uint8"], data["y"]), epochs=1 + epochs,
@@ -117,15 +127,16 @@ def lowtf_variant(name, xla=None, resident=None):
         steps = history["step"]  # cumulative steps at each epoch's end
         samples = [(s - s0) * batch_size for s0, s in zip([0] + steps[:-1], steps)]
         return {"samples_per_second": sum(samples[1:]) / sum(times[1:]),
+                "samples_per_cpu_second": sum(samples[1:]) / sum(cpu[1:]),
                 "warmup_seconds": times[0], "timed_seconds": sum(times[1:]),
                 "traces": trainer.train_traces,
-                "xla": getattr(trainer._train_fn, "_jit_compile", None)}
+                "xla": bool(getattr(trainer._train_fn, "_jit_compile", False))}
 
     return name, run
 
 
 class EpochTimer:
-    """A Keras callback recording each epoch's wall time (begin to end)."""
+    """A Keras callback recording each epoch's wall and CPU time (begin to end)."""
 
     def __new__(cls):
         import keras
@@ -133,13 +144,14 @@ class EpochTimer:
         class _Timer(keras.callbacks.Callback):
             def __init__(self):
                 super().__init__()
-                self.times = []
+                self.times, self.cpu = [], []
 
             def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
+                self._start, self._cpu = time.perf_counter(), time.process_time()
 
             def on_epoch_end(self, epoch, logs=None):
                 self.times.append(time.perf_counter() - self._start)
+                self.cpu.append(time.process_time() - self._cpu)
 
         return _Timer()
 
@@ -176,6 +188,7 @@ def keras_variant(steps_per_execution):
                   shuffle=True, verbose=0, callbacks=[timer])
         n = len(data["x_float"])
         return {"samples_per_second": n * epochs / sum(timer.times[1:]),
+                "samples_per_cpu_second": n * epochs / sum(timer.cpu[1:]),
                 "warmup_seconds": timer.times[0], "timed_seconds": sum(timer.times[1:]),
                 "xla": bool(model.jit_compile)}
 
@@ -183,18 +196,34 @@ def keras_variant(steps_per_execution):
 
 
 # ---- compute bound ----------------------------------------------------------------------
-def matmul_flops(n=2048, repeats=5):
-    """FLOP/s of one float32 `n x n @ n x n` product (2 n^3 FLOPs): a list, one per repeat."""
-    import tensorflow as tf
-    a = tf.random.stateless_uniform([n, n], seed=[1, 2])
-    b = tf.random.stateless_uniform([n, n], seed=[3, 4])
-    tf.linalg.matmul(a, b).numpy()  # warm-up: thread pool, kernel selection
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        tf.linalg.matmul(a, b).numpy()
-        rates.append(2 * n ** 3 / (time.perf_counter() - start))
-    return rates
+class MatmulProbe:
+    """Times float32 `n x n @ n x n` products (2 n^3 FLOPs each) through TensorFlow (eager
+    `tf.linalg.matmul`) and numpy's BLAS. `sample()` runs between every two training runs,
+    so the bound sees the same machine noise as the variants do."""
+
+    def __init__(self, n=2048, repeats=1):
+        import tensorflow as tf
+        self.n, self.repeats, self.tf = n, repeats, tf
+        self.a = tf.random.stateless_uniform([n, n], seed=[1, 2])
+        self.b = tf.random.stateless_uniform([n, n], seed=[3, 4])
+        self.a_np, self.b_np = self.a.numpy(), self.b.numpy()
+        self.rates = {"tensorflow": [], "numpy": []}
+        self.cpu_rates = {"tensorflow": [], "numpy": []}  # FLOPs per CPU-second
+        self._tf(), self._np()  # warm-up: thread pools, kernel selection, page faults
+
+    def _tf(self):
+        self.tf.linalg.matmul(self.a, self.b).numpy()
+
+    def _np(self):
+        self.a_np @ self.b_np
+
+    def sample(self):
+        for _ in range(self.repeats):
+            for name, fn in (("tensorflow", self._tf), ("numpy", self._np)):
+                start, cpu = time.perf_counter(), time.process_time()
+                fn()
+                self.rates[name].append(2 * self.n ** 3 / (time.perf_counter() - start))
+                self.cpu_rates[name].append(2 * self.n ** 3 / max(time.process_time() - cpu, 1e-9))
 
 
 # ---- time to accuracy -------------------------------------------------------------------
@@ -285,16 +314,16 @@ def measure_memory(rss_epochs, timeout):
     results = {}
     rss, seconds, rc, tail = child_peak_rss([sys.executable, "-c", "import tensorflow"], timeout)
     results["import_tensorflow"] = {"peak_rss_mib": rss, "seconds": seconds, "returncode": rc}
-    epochs = rss_epochs or lt.Experiment().epochs
+    epochs = ["--epochs", str(rss_epochs)] if rss_epochs else []  # default: the reference's
     run_dir = tempfile.mkdtemp(prefix="lowtf-bench-rss-")
     try:
         argv = [sys.executable, "-m", "lowtf.cli", "train", "--run-dir", run_dir, "--quiet",
-                "--epochs", str(epochs)]
+                *epochs]
         rss, seconds, rc, tail = child_peak_rss(argv, timeout)
         entry = {"peak_rss_mib": rss, "seconds": seconds, "returncode": rc,
                  "command": " ".join(["python"] + argv[1:4] + ["--run-dir", "<tmp>", "--quiet",
-                                                               "--epochs", str(epochs)]),
-                 "max_epochs": epochs}
+                                                               *epochs]),
+                 "max_epochs": rss_epochs or lt.Experiment().epochs}
         try:
             with open(os.path.join(run_dir, "results.json")) as f:
                 res = json.load(f)
@@ -339,52 +368,81 @@ def report(result):
                "  (other processes on the machine skew every figure)")
     out.append(f"setup     784-300-100-10 ReLU MLP, SGD(lr {LEARNING_RATE}), Fashion-MNIST train "
                f"{cfg['train_examples']:,} examples; {cfg['rounds']} round(s) ABAB; per run 1 "
-               f"warm-up + {cfg['epochs_per_round']} timed epoch(s); wall {result['wall_seconds']:.0f}s")
+               f"warm-up + {cfg['epochs_per_round']} timed epoch(s); TF threads intra "
+               f"{cfg['intra_op_threads'] or 'default'} inter {cfg['inter_op_threads'] or 'default'}; "
+               f"wall {result['wall_seconds']:.0f}s")
     bss = cfg["batch_sizes"]
     out.append("")
     out.append("Training throughput, samples/second: median over rounds [min-max]")
-    width = 34
-    out.append(f"  {'variant':<{width}}" + "".join(f"{'B=' + str(b):>28}" for b in bss))
+    width, col = 38, 36
+    out.append(f"  {'variant':<{width}}" + "".join(f"{'B=' + str(b):>{col}}" for b in bss))
     for name in result["variant_order"]:
         row = f"  {name:<{width}}"
         for b in bss:
-            row += f"{fmt_rate(result['throughput'][str(b)][name]):>28}"
+            row += f"{fmt_rate(result['throughput'][str(b)][name]):>{col}}"
         out.append(row)
     out.append("")
-    out.append("Ratios (median lowtf [XLA auto] / median baseline)")
-    for label, key in (("lowtf / Keras spe=1", "lowtf_over_keras_spe1"),
-                       ("lowtf / Keras best spe", "lowtf_over_keras_best"),
-                       ("lowtf xla=False / Keras best spe", "lowtf_noxla_over_keras_best"),
-                       ("lowtf resident=False / Keras best spe", "lowtf_tfdata_over_keras_best")):
+    out.append("CPU efficiency, samples per CPU-second of the whole process (all threads), median;")
+    out.append("less sensitive to other processes than wall time, but counts spinning threads too")
+    for name in result["variant_order"]:
+        row = f"  {name:<{width}}"
+        for b in bss:
+            st = result["cpu_efficiency"][str(b)][name]
+            row += f"{'-' if st['median'] is None else format(st['median'], ',.0f'):>{col}}"
+        out.append(row)
+    out.append("")
+    out.append("Ratios, lowtf (XLA auto) / baseline: of median samples/s (wall) | of median "
+               "samples per CPU-second")
+    rows = (("lowtf / Keras spe=1", "lowtf_over_keras_spe1", "cpu_lowtf_over_keras_spe1"),
+            ("lowtf / Keras best spe", "lowtf_over_keras_best", "cpu_lowtf_over_keras_best"),
+            ("lowtf xla=False / Keras best spe", "lowtf_noxla_over_keras_best", None),
+            ("lowtf resident=False / Keras best spe", "lowtf_tfdata_over_keras_best", None))
+    for label, key, cpu_key in rows:
         row = f"  {label:<{width}}"
         for b in bss:
             r = result["ratios"][str(b)]
             cell = fmt_ratio(r[key])
             if key == "lowtf_over_keras_best":
                 cell += f" (spe={r['keras_best_spe']})"
-            row += f"{cell:>28}"
+            if cpu_key:
+                cell += f" | {fmt_ratio(r[cpu_key])}"
+                if cpu_key == "cpu_lowtf_over_keras_best":
+                    cell += f" (spe={r['keras_best_spe_cpu']})"
+            row += f"{cell:>{col}}"
         out.append(row)
     cb = result["compute_bound"]
     f = cb["flops_per_sample"]
     out.append("")
     out.append("Compute bound (same run)")
-    out.append(f"  matmul float32 {cb['matmul_n']}^3: FLOP/s = 2*n^3/t = {cb['matmul_flops']['median'] / 1e9:.1f} "
-               f"GFLOP/s median of {len(cb['matmul_flops']['values'])} "
-               f"[{cb['matmul_flops']['min'] / 1e9:.1f}-{cb['matmul_flops']['max'] / 1e9:.1f}]")
+    n = cb["matmul_n"]
+    for lib, st in cb["matmul_flops"].items():
+        out.append(f"  {n}x{n} @ {n}x{n} float32 via {lib:<10}  2*n^3/t = {st['median'] / 1e9:6.1f} "
+                   f"GFLOP/s (median of {len(st['values'])}, [{st['min'] / 1e9:.1f}-{st['max'] / 1e9:.1f}])"
+                   + ("  <- bound" if lib == cb["bound_library"] else ""))
     out.append(f"  FLOPs/sample, exact  = 2*MACs fwd + 2*MACs weight grads + 2*MACs input grads "
                f"(layers 2-3) = {f['forward']:,} + {f['forward']:,} + {f['exact'] - 2 * f['forward']:,} "
                f"= {f['exact'] / 1e6:.3f} MFLOP  [primary; the issue's 1.13]")
     out.append(f"  FLOPs/sample, 3x fwd = 3 * 2*(784*300+300*100+100*10) = {f['three_x'] / 1e6:.3f} MFLOP"
                "  [rule of thumb; also counts the unneeded image gradient]")
-    row = f"  {'bound, samples/s (exact | 3x)':<{width}}"
+    out.append(f"  bound = FLOP/s / FLOPs per sample = {cb['bound_exact']:,.0f} samples/s (exact) | "
+               f"{cb['bound_three_x']:,.0f} samples/s (3x fwd)")
+    mc = cb["matmul_flops_per_cpu_second"][cb["bound_library"]]
+    out.append(f"  per CPU-second: the same matmuls ({cb['bound_library']}) do {mc['median'] / 1e9:.1f} "
+               f"GFLOP per CPU-second (median, [{mc['min'] / 1e9:.1f}-{mc['max'] / 1e9:.1f}])")
+    row = f"  {'lowtf (XLA auto) samples/s':<{width}}"
     for b in bss:
-        row += f"{cb['bound_exact']:>14,.0f} | {cb['bound_three_x']:<11,.0f}"
+        row += f"{result['throughput'][str(b)]['lowtf (XLA auto)']['median']:>{col},.0f}"
     out.append(row)
-    row = f"  {'lowtf fraction of bound (exact | 3x)':<{width}}"
+    row = f"  {'fraction of bound (exact | 3x fwd)':<{width}}"
     for b in bss:
         fr = cb["lowtf_fraction"][str(b)]
         cell = "-" if fr["exact"] is None else f"{fr['exact']:.2f} | {fr['three_x']:.2f}"
-        row += f"{cell:>28}"
+        row += f"{cell:>{col}}"
+    out.append(row)
+    row = f"  {'same, per CPU-second (exact | 3x)':<{width}}"
+    for b in bss:
+        fr = cb["lowtf_fraction"][str(b)]
+        row += f"{fr['cpu_exact']:.2f} | {fr['cpu_three_x']:.2f}".rjust(col)
     out.append(row)
     tta = result.get("time_to_accuracy")
     if tta:
@@ -392,21 +450,26 @@ def report(result):
         out.append(f"Time to {tta['target']:.2f} validation accuracy (5,000 validation examples, "
                    f"B={tta['batch_size']}, wall time incl. build/trace/validation, max "
                    f"{tta['max_epochs']} epochs)")
-        for name, r in tta["runs"].items():
-            accs = ", ".join(f"{a:.4f}" for a in r["val_accuracy"])
-            out.append(f"  {name:<{width}}{r['seconds']:>8.1f} s  {r['epochs']} epoch(s)"
-                       f"{'' if r['reached'] else '  NOT REACHED'}  (val acc {accs})")
+        for name, r in tta["summary"].items():
+            sec = r["seconds"]
+            out.append(f"  {name:<{width}}{sec['median']:>8.1f} s median [{sec['min']:.1f}-{sec['max']:.1f}]"
+                       f"  epochs per round {r['epochs']}{'' if r['reached'] else '  NOT ALWAYS REACHED'}")
+        first = {name: ", ".join(f"{a:.4f}" for a in v[0]["val_accuracy"])
+                 for name, v in tta["runs"].items()}
+        for name, accs in first.items():
+            out.append(f"    {name} round 1 val acc per epoch: {accs}")
     mem = result.get("memory")
     if mem:
         out.append("")
-        out.append("Peak RSS (separate child processes, os.wait4 ru_maxrss)")
+        out.append("Peak RSS (separate child processes; ru_maxrss of RUSAGE_CHILDREN read by a launcher)")
         t = mem["import_tensorflow"]
         label = 'python -c "import tensorflow"'
         out.append(f"  {label:<{width}}{fmt_mib(t['peak_rss_mib'])}")
         t = mem["lowtf_train"]
         extra = ""
         if "epochs_trained" in t:
-            extra = (f"  ({t['epochs_trained']} epochs in {t['train_seconds']:.1f}s, test acc "
+            extra = (f"  ({t['epochs_trained']} of max {t['max_epochs']} epochs in "
+                     f"{t['train_seconds']:.1f}s, test acc "
                      f"{t['test_accuracy']:.4f}, child wall {t['seconds']:.0f}s)")
         elif t["returncode"]:
             extra = f"  (FAILED rc={t['returncode']})"
@@ -431,15 +494,19 @@ def parse_args(argv=None):
                    help="use the first N training examples for throughput (default all 55,000; "
                         "--quick 11,000)")
     p.add_argument("--matmul-n", type=int, default=2048, help="compute-bound matmul size")
-    p.add_argument("--matmul-repeats", type=int, default=5, help="matmuls timed per round")
+    p.add_argument("--matmul-repeats", type=int, default=1,
+                   help="matmuls timed (per library) before every training run")
     p.add_argument("--target-accuracy", type=float, default=0.85)
     p.add_argument("--tta-batch-size", type=int, default=50,
                    help="batch size of the time-to-accuracy runs (default 50, the reference)")
     p.add_argument("--tta-max-epochs", type=int, help="give up after this many (default 10)")
+    p.add_argument("--tta-rounds", type=int, help="time-to-accuracy rounds (default: --rounds)")
     p.add_argument("--rss-epochs", type=int,
                    help="max epochs of the peak-RSS reference run (default: the reference "
-                        "experiment's 30, with its early stopping; --quick 1)")
+                        "experiment's own limit and early stopping; --quick 1)")
     p.add_argument("--child-timeout", type=float, default=900, help="seconds per child process")
+    p.add_argument("--threads", type=int,
+                   help="TensorFlow intra- and inter-op threads (default: TensorFlow's choice)")
     p.add_argument("--skip-memory", action="store_true", help="no peak-RSS children")
     p.add_argument("--skip-tta", action="store_true", help="no time-to-accuracy runs")
     p.add_argument("--quick", action="store_true",
@@ -454,6 +521,8 @@ def parse_args(argv=None):
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.tta_rounds is None:
+        args.tta_rounds = args.rounds
     args.batch_sizes = [int(b) for b in str(args.batch_sizes).split(",") if b.strip()]
     args.keras_spe = [int(s) for s in str(args.keras_spe).split(",") if s.strip() and int(s) != 1]
     if args.rounds < 1 or args.epochs_per_round < 1 or not args.batch_sizes:
@@ -470,6 +539,9 @@ def main(argv=None):
 
     import numpy as np
     import tensorflow as tf
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import keras
     import lowtf as lt
 
@@ -497,39 +569,55 @@ def main(argv=None):
                 keras_variant(1)] + [keras_variant(s) for s in args.keras_spe]
     names = [name for name, _ in variants]
     raw = {str(b): {name: [] for name in names} for b in args.batch_sizes}
-    matmul = []
 
     print(f"train_speed: {args.rounds} round(s) x batch sizes {args.batch_sizes} x "
           f"{len(variants)} variants, {len(x_uint8):,} training examples", flush=True)
+    probe = MatmulProbe(args.matmul_n, args.matmul_repeats)
     for r in range(args.rounds):
-        rates = matmul_flops(args.matmul_n, args.matmul_repeats)
-        matmul.extend(rates)
-        print(f"round {r + 1}: matmul {statistics.median(rates) / 1e9:.1f} GFLOP/s", flush=True)
+        print(f"round {r + 1}/{args.rounds}", flush=True)
         for b in args.batch_sizes:
             for name, run in variants:
+                probe.sample()
+                cpu = time.process_time()
                 res = run(data, b, args.epochs_per_round)
+                res["cpu_seconds_total"] = time.process_time() - cpu
+                gc.collect()  # drop the finished run's model, data copies and traces
                 raw[str(b)][name].append(res)
                 print(f"  B={b:<5} {name:<32} {res['samples_per_second']:>9,.0f} samples/s "
                       f"(warm-up epoch {res['warmup_seconds']:.1f}s)", flush=True)
+    probe.sample()
 
     fl = flops_per_sample()
-    matmul_s = summarize(matmul)
-    throughput, ratios, fractions = {}, {}, {}
+    matmul = {name: summarize(rates) for name, rates in probe.rates.items()}
+    bound_library = max(matmul, key=lambda name: matmul[name]["median"])
+    peak = matmul[bound_library]["median"]
+    matmul_cpu = {name: summarize(rates) for name, rates in probe.cpu_rates.items()}
+    cpu_peak = matmul_cpu[bound_library]["median"]
+    throughput, ratios, fractions, cpu_eff = {}, {}, {}, {}
     for b in args.batch_sizes:
         key = str(b)
         throughput[key] = {n: summarize([x["samples_per_second"] for x in raw[key][n]])
                            for n in names}
+        cpu_eff[key] = {n: summarize([x.get("samples_per_cpu_second") for x in raw[key][n]])
+                        for n in names}
         med = {n: throughput[key][n]["median"] for n in names}
         keras_names = [n for n in names if n.startswith("Keras")]
         best = max(keras_names, key=lambda n: med[n])
+        cmed = {n: cpu_eff[key][n]["median"] for n in names}
+        cbest = max(keras_names, key=lambda n: cmed[n])
         ratios[key] = {"keras_best_spe": int(best.split("=")[1]),
+                       "keras_best_spe_cpu": int(cbest.split("=")[1]),
+                       "cpu_lowtf_over_keras_spe1": cmed["lowtf (XLA auto)"] / cmed["Keras spe=1"],
+                       "cpu_lowtf_over_keras_best": cmed["lowtf (XLA auto)"] / cmed[cbest],
                        "lowtf_over_keras_spe1": med["lowtf (XLA auto)"] / med["Keras spe=1"],
                        "lowtf_over_keras_best": med["lowtf (XLA auto)"] / med[best],
                        "lowtf_noxla_over_keras_best": med["lowtf xla=False"] / med[best],
                        "lowtf_tfdata_over_keras_best":
                            med["lowtf resident=False (tf.data)"] / med[best]}
-        fractions[key] = {"exact": med["lowtf (XLA auto)"] * fl["exact"] / matmul_s["median"],
-                          "three_x": med["lowtf (XLA auto)"] * fl["three_x"] / matmul_s["median"]}
+        fractions[key] = {"exact": med["lowtf (XLA auto)"] * fl["exact"] / peak,
+                          "three_x": med["lowtf (XLA auto)"] * fl["three_x"] / peak,
+                          "cpu_exact": cmed["lowtf (XLA auto)"] * fl["exact"] / cpu_peak,
+                          "cpu_three_x": cmed["lowtf (XLA auto)"] * fl["three_x"] / cpu_peak}
 
     result = {
         "date": now.isoformat(timespec="seconds"),
@@ -546,26 +634,41 @@ def main(argv=None):
         "variant_order": names,
         "throughput": throughput,
         "runs": raw,
+        "cpu_efficiency": cpu_eff,
         "ratios": ratios,
-        "compute_bound": {"matmul_n": args.matmul_n, "matmul_flops": matmul_s,
+        "compute_bound": {"matmul_n": args.matmul_n, "matmul_flops": matmul,
+                          "matmul_flops_per_cpu_second": matmul_cpu, "cpu_peak": cpu_peak,
+                          "bound_library": bound_library, "peak_flops": peak,
                           "flops_per_sample": fl,
-                          "bound_exact": matmul_s["median"] / fl["exact"],
-                          "bound_three_x": matmul_s["median"] / fl["three_x"],
+                          "bound_exact": peak / fl["exact"],
+                          "bound_three_x": peak / fl["three_x"],
                           "lowtf_fraction": fractions},
     }
 
     if not args.skip_tta:
-        best_spe = ratios.get(str(args.tta_batch_size), next(iter(ratios.values())))["keras_best_spe"]
-        print(f"time to {args.target_accuracy} validation accuracy, B={args.tta_batch_size} ...",
-              flush=True)
-        runs = {"lowtf (XLA auto)": time_to_accuracy_lowtf(
-                    full, args.tta_batch_size, args.target_accuracy, args.tta_max_epochs),
-                f"Keras spe={best_spe} (best)": time_to_accuracy_keras(
-                    full, args.tta_batch_size, args.target_accuracy, args.tta_max_epochs,
-                    best_spe)}
-        result["time_to_accuracy"] = {"target": args.target_accuracy,
-                                      "batch_size": args.tta_batch_size,
-                                      "max_epochs": args.tta_max_epochs, "runs": runs}
+        spe_from = str(args.tta_batch_size) if str(args.tta_batch_size) in ratios \
+            else str(args.batch_sizes[0])
+        best_spe = ratios[spe_from]["keras_best_spe"]
+        keras_name = f"Keras spe={best_spe} (best)"
+        runs = {"lowtf (XLA auto)": [], keras_name: []}
+        for r in range(args.tta_rounds):  # ABAB again
+            print(f"time to {args.target_accuracy} validation accuracy, B={args.tta_batch_size}, "
+                  f"round {r + 1}/{args.tta_rounds}", flush=True)
+            runs["lowtf (XLA auto)"].append(time_to_accuracy_lowtf(
+                full, args.tta_batch_size, args.target_accuracy, args.tta_max_epochs))
+            gc.collect()
+            runs[keras_name].append(time_to_accuracy_keras(
+                full, args.tta_batch_size, args.target_accuracy, args.tta_max_epochs, best_spe))
+            gc.collect()
+        result["time_to_accuracy"] = {
+            "target": args.target_accuracy, "batch_size": args.tta_batch_size,
+            "max_epochs": args.tta_max_epochs, "rounds": args.tta_rounds,
+            "keras_spe_from_batch_size": int(spe_from),
+            "summary": {name: {"seconds": summarize([x["seconds"] for x in v]),
+                               "epochs": [x["epochs"] for x in v],
+                               "reached": all(x["reached"] for x in v)}
+                        for name, v in runs.items()},
+            "runs": runs}
 
     if not args.skip_memory:
         print("peak RSS children ...", flush=True)
