@@ -7,14 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 DATA := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: train test data benchmark clean
+.PHONY: train test data browser benchmark clean
 
 train: $(STAMP) data
 	$(BIN)/lowtf train
 	@echo "--- restoring the final model in a new process ---"
 	$(BIN)/lowtf evaluate logs/fashion_mnist_dnn
 
-test: $(STAMP) data
+test: $(STAMP) data browser
 	$(BIN)/pytest -q
 
 benchmark: $(STAMP) data
@@ -40,6 +40,12 @@ data:
 	else \
 	  echo "No Fashion-MNIST found and no apt-get: lowtf will try to download it (needs internet)"; \
 	fi
+
+# Headless Chromium for the dashboard-in-a-browser test (Debian's package).
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the TensorBoard browser test"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

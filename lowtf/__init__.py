@@ -33,6 +33,10 @@ from lowtf.monitor import EarlyStopping, Monitor
 from lowtf.network import Network, dnn
 from lowtf.optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, get_optimizer
 from lowtf.trainer import Trainer
+from lowtf import pictures
+from lowtf.export import export_saved_model
+from lowtf.plot import plot_runs
+from lowtf.sweep import LogUniform, Sweep, SweepResult, Uniform, load_sweep, run_sweep
 
 __version__ = "0.1.0"
 
@@ -45,4 +49,6 @@ __all__ = [
     "get_metric", "get_optimizer", "load_dataset", "load_fashion_mnist", "load_image",
     "load_experiment", "load_images", "load_mnist", "neuron_layer", "read_config", "read_idx",
     "restore", "run_experiment", "write_idx",
+    "LogUniform", "Sweep", "SweepResult", "Uniform", "export_saved_model", "load_sweep",
+    "pictures", "plot_runs", "run_sweep",
 ]

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lowtf import pictures
 from lowtf.datasets import load_dataset
 from lowtf.determinism import check_seed, enable_determinism
 from lowtf.distribute import make_strategy
@@ -131,16 +132,18 @@ def build_trainer(experiment, class_names=None, verbose=1, strategy=None):
         optimizer = get_optimizer(experiment.optimizer, learning_rate=experiment.learning_rate)
     return Trainer(model, optimizer=optimizer, metrics=experiment.metrics, strategy=strategy,
                    run_dir=experiment.log_dir, seed=experiment.seed, xla=experiment.xla,
-                   verbose=verbose,
+                   verbose=verbose, image_summaries=True,
                    metadata={"dataset": experiment.dataset,
                              "class_names": list(class_names or [])})
 
 
-def run_experiment(experiment, verbose=1):
+def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     """Trains `experiment`, evaluates it on the test set, and returns a results dict.
 
     The results (test metrics, epochs, time, examples/second, checkpoint) are also
-    written to `<run_dir>/results.json`.
+    written to `<run_dir>/results.json`, and the test metrics and pictures (samples,
+    confident mistakes, confusion matrix) to TensorBoard under `<run_dir>/test`.
+    `hparams` and `trial_id` go to the HParams dashboard (a sweep passes its trial's).
     """
     # The strategy first: logical CPU devices can only be set up before TensorFlow starts.
     strategy = make_strategy(experiment.strategy, experiment.devices)
@@ -164,9 +167,16 @@ def run_experiment(experiment, verbose=1):
     history = trainer.fit(data.train, data.validation, epochs=experiment.epochs,
                           batch_size=experiment.batch_size, early_stopping=early,
                           resident=experiment.resident,
-                          save_every_steps=experiment.save_every_steps, **extra)
+                          save_every_steps=experiment.save_every_steps, **extra,
+                          hparams=hparams, trial_id=trial_id)
     elapsed = time.perf_counter() - start
     test = trainer.evaluate(data.test)
+    if trainer.writer:
+        step = int(trainer.state.step.numpy())
+        trainer.writer.scalars("test", step, test)
+        pictures.write_evaluation_images(
+            trainer.writer.writer("test"), step, data.test.images, data.test.labels,
+            trainer.predictor.probabilities(data.test.images), data.class_names)
     checkpoint = trainer.final_checkpoint
     rates = history.get("examples_per_second", [])
     results = {"experiment": dataclasses.asdict(experiment), "test": test,

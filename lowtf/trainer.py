@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from lowtf import checkpoints as ckpt
+from lowtf import pictures
 from lowtf.distribute import is_chief, remove_worker_directory, worker_directory
 from lowtf.errors import (CheckpointError, ConfigError, DataError, NonFiniteLossError,
                           WorkerLostError)
@@ -85,12 +86,15 @@ class Trainer:
         strategy: a `tf.distribute.Strategy`; None is the default strategy.
         metadata: JSON-serialisable facts stored with the checkpoint, e.g.
             `{"dataset": "fashion_mnist", "class_names": [...]}` for inference.
+        image_summaries: with array validation data, write images of every evaluation to
+            `<run>/validation`: sample inputs with their labels, the most confidently
+            wrong images and the confusion matrix (`lowtf.pictures`).
     """
 
     def __init__(self, model, loss="sparse_softmax_cross_entropy", optimizer="sgd",
                  metrics=("accuracy",), run_dir=None, seed=0, xla=None, steps_per_call=None,
                  eval_batch_size=1000, max_to_keep=3, histograms=True, verbose=1,
-                 strategy=None, metadata=None):
+                 strategy=None, metadata=None, image_summaries=False):
         self.metadata = dict(metadata or {})
         self.strategy = strategy or tf.distribute.get_strategy()
         self.loss_name, self.loss_fn = get_loss(loss)
@@ -98,6 +102,7 @@ class Trainer:
         self.seed, self.xla, self.verbose = int(seed), xla, verbose
         self.steps_per_call, self.eval_batch_size = steps_per_call, int(eval_batch_size)
         self.histograms = histograms
+        self.image_summaries, self._picture_data = image_summaries, None
         self.train_traces = 0
         self.replicas = self.strategy.num_replicas_in_sync
         self.chief = is_chief(self.strategy)
@@ -285,7 +290,7 @@ class Trainer:
     # ---- the outer loop -----------------------------------------------------------
     def fit(self, train, validation=None, epochs=1, batch_size=50, early_stopping=None,
             shuffle=True, resident=None, resume=True, save_every_steps=None, hparams=None,
-            skip_nonfinite=False):
+            skip_nonfinite=False, trial_id=None):
         """Trains for `epochs` (resuming from the run's latest checkpoint) and returns the history.
 
         Args:
@@ -300,7 +305,9 @@ class Trainer:
                 existing checkpoint is an error (nothing is overwritten).
             save_every_steps: also checkpoint within epochs, at every global step that is
                 a multiple of this (the same steps however often the run was resumed).
-            hparams: extra values for the HParams dashboard.
+            hparams: extra values for the HParams dashboard (they override the
+                trainer's own, e.g. a sweep's exact learning rate).
+            trial_id: the run's HParams session group (default: a hash of the values).
             skip_nonfinite: skip a step whose loss is NaN/Inf (its update is not applied,
                 its batch is dropped) instead of stopping; the count so far is logged as
                 `skipped_steps`.
@@ -334,6 +341,7 @@ class Trainer:
             self._feed_key = feed_key
         feed = self._feed
         val_data = None if validation is None else self.eval_dataset(validation)
+        self._picture_data = self._pictures_of(validation)
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
         config = self._config(batch_size, shuffle)
         first_fit = not self._started
@@ -349,7 +357,8 @@ class Trainer:
         if self.writer and first_fit and not resumed:
             with self._writing_logs():
                 self.writer.graph(self._concrete_train_fn(feed).graph)
-                self.writer.hparams({**self._hparams(config, epochs), **(hparams or {})})
+                self.writer.hparams({**self._hparams(config, epochs), **(hparams or {})},
+                                    trial_id=trial_id)
         if float(self.state.best.numpy()) != float(self.state.best.numpy()):  # NaN: unset
             self.state.best.assign(monitor.worst)
         self.state.bad_step.assign(0)
@@ -624,7 +633,20 @@ class Trainer:
             self.writer.histograms("train", step, {v.name.split(":")[0]: v for v in variables})
             self.writer.histograms("train", step, {"gradients/" + v.name.split(":")[0]: g
                                                    for v, g in zip(variables, grads)})
+        if self._picture_data is not None:
+            x, y = self._picture_data
+            pictures.write_evaluation_images(self.writer.writer("validation"), step, x, y,
+                                             self.predictor.probabilities(x),
+                                             self.metadata.get("class_names"))
         self.writer.flush()
+
+    def _pictures_of(self, validation, limit=10000):
+        """The validation arrays that image summaries show (None: no pictures)."""
+        if not (self.image_summaries and self.writer and self.n_classes) \
+                or validation is None or isinstance(validation, tf.data.Dataset):
+            return None
+        x, y = self._check_arrays(validation, "validation")
+        return x[:limit], y[:limit]
 
     def _history_path(self):
         return os.path.join(self.run_dir, "history.json")

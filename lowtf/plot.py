@@ -1,0 +1,137 @@
+"""Loss and accuracy curves of one or more runs as a PNG, for papers and READMEs.
+
+    lt.plot_runs(["logs/run_a", "logs/run_b"], "curves.png")
+    lt.plot_runs(["logs/lab_learning_rate"], "lr.png", splits=("validation",))  # a whole sweep
+
+Reads each run's `history.json` (one value per epoch, written by the Trainer). A folder
+that is not a run but holds runs (a sweep) stands for all of them. Needs matplotlib,
+an optional extra: `pip install 'lowtf[plot]'`.
+"""
+
+import json
+import os
+
+from lowtf.errors import ConfigError
+
+SPLIT_PREFIX = {"train": "", "validation": "val_"}
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("plotting needs matplotlib, an optional extra: "
+                          "pip install 'lowtf[plot]' (or pip install matplotlib)") from None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def find_runs(paths):
+    """`[(label, run_dir)]`: each path that holds a `history.json`, or the runs one level
+    below it (a sweep's trials), labelled by their folder names."""
+    runs = []
+    for path in paths:
+        path = os.fspath(path).rstrip("/") or "/"
+        if os.path.isfile(os.path.join(path, "history.json")):
+            runs.append((os.path.basename(os.path.abspath(path)), path))
+            continue
+        children = sorted(d for d in (os.listdir(path) if os.path.isdir(path) else [])
+                          if os.path.isfile(os.path.join(path, d, "history.json")))
+        if not children:
+            raise ConfigError(f"{path!r} is not a lowtf run (no history.json) and holds no "
+                              "runs; pass run directories such as logs/fashion_mnist_dnn")
+        order = _sweep_order(path)
+        children.sort(key=lambda d: order.get(d, len(order)))
+        runs += [(d, os.path.join(path, d)) for d in children]
+    if not runs:
+        raise ConfigError("no runs to plot")
+    return runs
+
+
+def _sweep_order(path):
+    try:
+        with open(os.path.join(path, "sweep.json")) as f:
+            return {t: i for i, t in enumerate(json.load(f)["trials"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def read_history(run_dir):
+    try:
+        with open(os.path.join(run_dir, "history.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read {run_dir}/history.json: {e}") from None
+
+
+def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
+              splits=("train", "validation"), title=None, x="epoch", dpi=100, width=5.0,
+              height=3.6):
+    """Draws `metrics` (one panel each) of the runs at `paths` and saves a PNG.
+
+    Args:
+        paths: run directories, or folders holding runs (a sweep).
+        output: the PNG (or any format matplotlib writes, by extension).
+        metrics: history keys without the `val_` prefix, e.g. `("loss", "accuracy")`.
+        splits: `train` (solid lines) and/or `validation` (dashed).
+        x: `epoch` or `step`.
+
+    Returns:
+        `output`.
+    """
+    plt = _matplotlib()
+    from matplotlib import ticker
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    runs = find_runs(paths)
+    unknown = set(splits) - set(SPLIT_PREFIX)
+    if unknown or not splits:
+        raise ConfigError(f"splits must be among {sorted(SPLIT_PREFIX)}, got {list(splits)}")
+    if x not in ("epoch", "step"):
+        raise ConfigError(f"x must be 'epoch' or 'step', got {x!r}")
+    histories = [(label, read_history(run)) for label, run in runs]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(width * len(metrics), height),
+                                squeeze=False)
+    colors = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20").colors
+    drawn = 0
+    for axis, metric in zip(axes[0], metrics):
+        for i, (label, history) in enumerate(histories):
+            for split in splits:
+                values = history.get(SPLIT_PREFIX[split] + metric)
+                if not values:
+                    continue
+                xs = history.get(x) or list(range(1, len(values) + 1))
+                name = label if len(splits) == 1 else f"{label} ({split})"
+                axis.plot(xs[:len(values)], values, color=colors[i % len(colors)],
+                          linestyle="-" if split == "train" else "--", linewidth=1.4,
+                          marker="o" if len(values) == 1 else None, markersize=3, label=name)
+                drawn += 1
+        axis.set_xlabel(x)
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        axis.set_ylabel(metric.replace("_", " "))
+        axis.grid(True, alpha=0.3)
+        if metric == "loss":
+            top = [v for _, h in histories for s in splits
+                   for v in (h.get(SPLIT_PREFIX[s] + metric) or []) if v == v]
+            if top and max(top) > 20 * sorted(top)[len(top) // 2]:
+                axis.set_yscale("log")
+    if not drawn:
+        plt.close(figure)
+        raise ConfigError(f"the runs have none of the metrics {list(metrics)} for splits "
+                          f"{list(splits)}")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if not handles:
+        handles, labels = axes[0][-1].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+                  frameon=False)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    output = os.fspath(output)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    figure.savefig(output, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return output
