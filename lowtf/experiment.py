@@ -65,6 +65,7 @@ class Experiment:
     strategy: str = "default"
     devices: int = None
     save_every_steps: int = None
+    image_summaries: bool = True
     deterministic: bool = False
     skip_nonfinite: bool = False
 
@@ -132,7 +133,7 @@ def build_trainer(experiment, class_names=None, verbose=1, strategy=None):
         optimizer = get_optimizer(experiment.optimizer, learning_rate=experiment.learning_rate)
     return Trainer(model, optimizer=optimizer, metrics=experiment.metrics, strategy=strategy,
                    run_dir=experiment.log_dir, seed=experiment.seed, xla=experiment.xla,
-                   verbose=verbose, image_summaries=True,
+                   verbose=verbose, image_summaries=experiment.image_summaries,
                    metadata={"dataset": experiment.dataset,
                              "class_names": list(class_names or [])})
 

@@ -25,7 +25,7 @@ from lowtf import cli
 from lowtf.errors import LowtfError
 from lowtf.inputs import check_features, check_labels
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow])
 DTYPES = [np.uint8, np.int8, np.int32, np.int64, np.uint64, np.float16, np.float32,
           np.float64, np.bool_, np.complex64]
@@ -128,7 +128,8 @@ def test_evaluate_gives_the_true_loss_and_accuracy_or_a_data_error(data, n):
 
 @settings(max_examples=60, **SETTINGS)
 @given(x=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=12),
-                    elements=st.floats(width=32, allow_nan=False, allow_infinity=False)),
+                    elements=st.floats(width=32, allow_nan=False, allow_infinity=False,
+                                       allow_subnormal=False)),  # TF flushes them to zero
        k=st.integers(-2, 12))
 def test_predict_and_top_k_refuse_what_they_cannot_use(x, k):
     p = predictor()
@@ -147,7 +148,10 @@ def test_predict_and_top_k_refuse_what_they_cannot_use(x, k):
 
 @settings(max_examples=100, **SETTINGS)
 @given(logits=hnp.arrays(np.float32, st.tuples(st.integers(0, 6), st.just(4)),
-                         elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
+                         # TensorFlow's CPU kernels flush subnormals to zero (a tie for
+                         # in_top_k) where the float64 oracle below does not.
+                         elements=st.floats(width=32, allow_nan=True, allow_infinity=True,
+                                            allow_subnormal=False)),
        labels=st.data(), k=st.integers(1, 4))
 def test_top_k_accuracy_follows_in_top_k_on_any_values(logits, labels, k):
     """Non-finite rows and out-of-range labels count as misses, ties as hits; the

@@ -39,7 +39,8 @@ EXPERIMENT = """
 import lowtf
 experiment = lowtf.Experiment(name="resume", hidden=(48,), optimizer="adam",
                               learning_rate=0.001, batch_size={batch}, epochs={epochs},
-                              patience=3, monitor="val_loss", seed=11)
+                              patience=3, monitor="val_loss", seed=11,
+                              image_summaries=False)  # the full-disk run is sized without them
 """.format(batch=BATCH, epochs=EPOCHS)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
