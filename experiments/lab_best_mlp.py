@@ -4,7 +4,7 @@ trained until its validation accuracy stops improving (patience 8, at most 60 ep
 Candidates: the reference 784-300-100-10 with momentum; a wider 784-1000-500-10 with
 momentum; the wider net with Adam at 5e-4 and at 2e-4 (batches of 100). Ranked by the
 best validation accuracy, as a selection should be; the test accuracy is reported beside
-it. Takes ~30 minutes on 2 CPU cores (`--parallel 2` where there are more cores).
+it. Took 15 minutes on 2 shared CPU cores (`--parallel 2` where there are more cores).
 The winner, fine-tuned at a smaller learning rate, is experiments/best_mlp.py.
 
     lowtf sweep lab_best_mlp
