@@ -545,15 +545,21 @@ def _read_json(path):
         return None
 
 
-_COMPARED_AWAY = ("name", "run_dir", "data_dir", "xla", "resident")
+# Experiment fields that do not change what a trial learns.
+_COMPARED_AWAY = ("name", "run_dir", "data_dir", "xla", "resident", "image_summaries")
 
 
 def _changed_settings(trial, results):
-    """What differs between the trial and the experiment its results.json records."""
+    """What differs between the trial and the experiment its results.json records.
+
+    A field the record does not have (added to `Experiment` since) counts only when the
+    trial sets it to something other than its default.
+    """
     stored = (results or {}).get("experiment") or {}
     now = _jsonable(dataclasses.asdict(trial.experiment))
+    defaults = _jsonable({f.name: f.default for f in dataclasses.fields(Experiment)})
     return {k: (stored.get(k), now[k]) for k in now
-            if k not in _COMPARED_AWAY and stored.get(k) != now[k]}
+            if k not in _COMPARED_AWAY and stored.get(k, defaults.get(k)) != now[k]}
 
 
 def _call_run_experiment(experiment, verbose, hparams, trial_id):

@@ -6,6 +6,7 @@ images, 5,000 validation images, two epochs of a 784-16-10 network.
 
 import contextlib
 import csv
+import dataclasses
 import glob
 import io
 import os
@@ -316,6 +317,17 @@ def test_an_interrupted_trial_continues_from_its_checkpoint(tmp_path, data_dir):
     assert "settings changed since it ran (epochs 2 -> 3); continuing it" in out
     assert result.rows[0]["epochs"] == 3
     assert sw._read_json(os.path.join(trial.run_dir, "history.json"))["step"] == [12, 24, 36]
+
+
+def test_fields_added_to_experiment_since_do_not_rerun_a_trial():
+    trial = lt.Sweep("s", grid={"learning_rate": [0.1]}).trials()[0]
+    stored = sw._jsonable(dataclasses.asdict(trial.experiment))
+    assert sw._changed_settings(trial, {"experiment": stored}) == {}
+    older = {k: v for k, v in stored.items() if k not in ("seed", "patience")}
+    assert sw._changed_settings(trial, {"experiment": older}) == {}  # defaults: unchanged
+    stored["epochs"] = 3
+    stored["run_dir"] = "elsewhere"
+    assert sw._changed_settings(trial, {"experiment": stored}) == {"epochs": (3, 60)}
 
 
 def test_report_only_trains_nothing(tmp_path, data_dir):
