@@ -148,6 +148,11 @@ def _read_stream(stream, path, max_payload):
             f"{path}: expected {expected} bytes of {dtype} data for shape {shape}, found {found}; "
             f"the file {problem}. {_fix_hint(path)}"
         )
+    if math.prod(d for d in shape if d) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise DataError(
+            f"{path}: IDX header has dimensions {shape}, an empty array whose other dimensions are too large for NumPy; "
+            f"the header is corrupt. {_fix_hint(path)}"
+        )
     array = data.view(dtype.newbyteorder(">")).reshape(shape)
     if not dtype.newbyteorder(">").isnative:
         array = array.byteswap(inplace=True).view(dtype)

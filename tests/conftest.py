@@ -1,7 +1,16 @@
 """Shared fixtures: small learnable data sets made on the spot, and the real one."""
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests with a fixed seed so a red build is reproducible;
+# `LOWTF_HYPOTHESIS=explore make test` searches with fresh random examples.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=1000)
+settings.load_profile(os.environ.get("LOWTF_HYPOTHESIS", "ci"))
 
 
 def make_classification(n=600, n_inputs=784, n_classes=10, seed=0, dtype=np.float32):

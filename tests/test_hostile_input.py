@@ -25,7 +25,7 @@ from lowtf import cli
 from lowtf.errors import LowtfError
 from lowtf.inputs import check_features, check_labels
 
-SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow])
 DTYPES = [np.uint8, np.int8, np.int32, np.int64, np.uint64, np.float16, np.float32,
           np.float64, np.bool_, np.complex64]

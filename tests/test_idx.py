@@ -202,3 +202,18 @@ def test_huge_header_on_small_file_fails_without_allocating(tmp_path, gz):
     path = tmp_path / "huge.idx"
     path.write_bytes(gzip.compress(data) if gz else data)
     assert "found 64" in _read_error(path)
+
+
+def test_empty_array_with_huge_other_dimensions_is_a_data_error(tmp_path):
+    # Found by hypothesis in CI: a zero dimension makes the payload 0 bytes, but
+    # NumPy still refuses the shape, which used to escape as a ValueError.
+    path = tmp_path / "empty.idx"
+    path.write_bytes(_header(0x08, (0, 16902, 23355786, 23364535)))
+    message = _read_error(path)
+    assert "too large" in message and "(0, 16902, 23355786, 23364535)" in message
+
+
+def test_empty_array_with_ordinary_dimensions_loads(tmp_path):
+    path = tmp_path / "empty.idx"
+    path.write_bytes(_header(0x08, (0, 28, 28)))
+    assert read_idx(path).shape == (0, 28, 28)
