@@ -1,4 +1,10 @@
-"""Evaluation over a whole data set in one traced call, shared by training and inference."""
+"""Evaluation over a whole data set in one traced call, shared by training and inference.
+
+Arrays are evaluated by a loop over slices inside the graph, traced once per input
+dtype and example shape: a `tf.data` pipeline built per call would register new
+functions with TensorFlow every time, and a run that evaluates every epoch would
+grow by megabytes per epoch.
+"""
 
 import tensorflow as tf
 
@@ -26,30 +32,63 @@ def update_metrics(metrics, labels, outputs, per_example_loss):
             metric.update_state(labels, outputs)
 
 
-class Evaluator:
-    """Loss and metrics of `model` over a `tf.data.Dataset` of `(x, y)` batches.
+def array_signature(x, *rest):
+    """`TensorSpec`s of `x` (and `rest`) with the example count left open."""
+    return [tf.TensorSpec([None] + list(a.shape[1:]), a.dtype) for a in (x, *rest)]
 
-    The loop over batches is one `tf.function`, traced once per batch signature, so the
+
+class SliceLoops:
+    """One `tf.function` per array signature (dtype and example shape), made on demand."""
+
+    def __init__(self, fn):
+        self.fn, self.functions = fn, {}
+
+    def __call__(self, *arrays):
+        tensors = [tf.convert_to_tensor(a) for a in arrays]
+        key = tuple((t.dtype, tuple(t.shape[1:])) for t in tensors)
+        if key not in self.functions:
+            self.functions[key] = tf.function(self.fn, input_signature=array_signature(*tensors))
+        return self.functions[key](*tensors)
+
+
+class Evaluator:
+    """Loss and metrics of `model` over `(x, y)` arrays or a `tf.data.Dataset` of batches.
+
+    Each loop over batches is one `tf.function`, traced once per batch signature, so the
     last partial batch and every later data set of the same kind reuse the trace.
     """
 
-    def __init__(self, model, loss_fn, metric_names):
+    def __init__(self, model, loss_fn, metric_names, batch_size=1000):
         self.model, self.loss_fn = model, loss_fn
         self.metrics = make_metrics(metric_names)
+        self.batch_size = int(batch_size)
         self.trace_count = 0
         self._loop = tf.function(self._eval_loop)
+        self._array_loop = SliceLoops(self._eval_arrays)
+
+    def _update(self, x, y):
+        outputs = self.model(to_model_input(x, self.model.n_inputs))
+        update_metrics(self.metrics, y, outputs, self.loss_fn(y, outputs))
 
     def _eval_loop(self, dataset):
         self.trace_count += 1
         for x, y in dataset:
-            outputs = self.model(to_model_input(x, self.model.n_inputs))
-            update_metrics(self.metrics, y, outputs, self.loss_fn(y, outputs))
+            self._update(x, y)
 
-    def __call__(self, dataset, n_classes=None):
+    def _eval_arrays(self, x, y):
+        self.trace_count += 1
+        for start in tf.range(0, tf.shape(x)[0], self.batch_size):
+            self._update(x[start:start + self.batch_size], y[start:start + self.batch_size])
+
+    def __call__(self, data, n_classes=None):
+        """Evaluates `data`: a Dataset of `(x, y)` batches, or a checked `(x, y)` array pair."""
         for metric in self.metrics.values():
             metric.reset_state()
         try:
-            self._loop(dataset)
+            if isinstance(data, tf.data.Dataset):
+                self._loop(data)
+            else:
+                self._array_loop(*data)
         except tf.errors.InvalidArgumentError as e:
             raise DataError(f"evaluation failed: {str(e).splitlines()[0]}; check that labels "
                             f"lie in [0, {n_classes}) and inputs have the model's shape") from None

@@ -5,9 +5,8 @@ import tensorflow as tf
 
 from lowtf import checkpoints as ckpt
 from lowtf.errors import CheckpointError, ConfigError
-from lowtf.evaluation import Evaluator
-from lowtf.feeds import eval_batches
-from lowtf.inputs import check_features, check_labels
+from lowtf.evaluation import Evaluator, SliceLoops
+from lowtf.inputs import check_features, check_labels, to_model_input
 from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
 from lowtf.network import Network
 
@@ -29,16 +28,22 @@ class Predictor:
         self.class_names = tuple(class_names) if class_names else None
         self.loss_name, loss_fn = get_loss(loss)
         self.batch_size = batch_size
-        self.evaluator = Evaluator(model, loss_fn, metrics)
-        self._forward = tf.function(
-            model.__call__, input_signature=[tf.TensorSpec([None, model.n_inputs], tf.float32)])
+        self.evaluator = Evaluator(model, loss_fn, metrics, batch_size)
+        self._logits_loop = SliceLoops(self._batched_logits)
+
+    def _batched_logits(self, x):
+        n, size = tf.shape(x)[0], self.batch_size
+        outputs = tf.TensorArray(tf.float32, size=(n + size - 1) // size, infer_shape=False,
+                                 element_shape=[None, self.model.n_outputs])
+        for i in tf.range(outputs.size()):
+            batch = to_model_input(x[i * size:(i + 1) * size], self.model.n_inputs)
+            outputs = outputs.write(i, self.model(batch))
+        return tf.reshape(outputs.concat(), [n, self.model.n_outputs])
 
     def logits(self, x):
         """Raw outputs for `x` (uint8 images or float32 in [0, 1]; any shape of n_inputs)."""
         x = check_features(np.asarray(x), self.model.n_inputs, "prediction inputs")
-        outputs = [self._forward(xb) for xb, _ in eval_batches(
-            x, np.zeros(len(x), np.int32), self.batch_size, self.model.n_inputs)]
-        return tf.concat(outputs, axis=0).numpy()
+        return self._logits_loop(x).numpy()
 
     def probabilities(self, x):
         return tf.nn.softmax(self.logits(x)).numpy()
@@ -59,7 +64,7 @@ class Predictor:
         x = check_features(np.asarray(x), self.model.n_inputs, "evaluation features")
         n_classes = self.model.n_outputs if self.loss_name in CLASS_LABEL_LOSSES else None
         y = check_labels(y, len(x), n_classes, "evaluation labels")
-        return self.evaluator(eval_batches(x, y, self.batch_size, self.model.n_inputs), n_classes)
+        return self.evaluator((x, y), n_classes)
 
 
 def restore(path, batch_size=1000):
