@@ -22,10 +22,11 @@ from lowtf import pictures
 from lowtf.distribute import is_chief, remove_worker_directory, worker_directory
 from lowtf.errors import (CheckpointError, ConfigError, DataError, NonFiniteLossError,
                           WorkerLostError)
-from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, eval_batches, replica_batches
+from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, replica_batches
 from lowtf.inference import Predictor
 from lowtf.inputs import check_features, check_labels, to_model_input
 from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
+from lowtf.memory import release_free_memory
 from lowtf.evaluation import make_metrics, update_metrics
 from lowtf.monitor import EarlyStopping, Monitor
 from lowtf.optimizers import get_optimizer
@@ -280,12 +281,12 @@ class Trainer:
             return feed
         return ArrayFeed(x, y, batch_size, seed=self.seed, shuffle=shuffle)
 
-    def eval_dataset(self, data):
-        """A `tf.data` pipeline for `(x, y)` arrays (checked); Datasets pass through."""
+    def eval_data(self, data):
+        """Checked `(x, y)` arrays as tensors, evaluated in-graph; Datasets pass through."""
         if isinstance(data, tf.data.Dataset):
             return data
         x, y = self._check_arrays(data, "evaluation")
-        return eval_batches(x, y, self.eval_batch_size, self.model.n_inputs)
+        return tf.convert_to_tensor(x), tf.convert_to_tensor(y)
 
     # ---- the outer loop -----------------------------------------------------------
     def fit(self, train, validation=None, epochs=1, batch_size=50, early_stopping=None,
@@ -340,7 +341,7 @@ class Trainer:
             self._feed = self._make_feed(train, batch_size, shuffle, resident)
             self._feed_key = feed_key
         feed = self._feed
-        val_data = None if validation is None else self.eval_dataset(validation)
+        val_data = None if validation is None else self.eval_data(validation)
         self._picture_data = self._pictures_of(validation)
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
         config = self._config(batch_size, shuffle)
@@ -370,8 +371,10 @@ class Trainer:
                         int(self.state.wait.numpy()) >= early_stopping.patience:
                     break
                 logs = self._train_epoch(feed, steps_per_call, epochs, save_every_steps)
+                release_free_memory()  # the first epoch's XLA compilation, mostly
                 if val_data is not None:
-                    logs.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
+                    val = self.evaluator(val_data, self.n_classes)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
                 stop = self._end_epoch(logs, monitor, early_stopping)
                 if stop:
                     break
@@ -477,21 +480,34 @@ class Trainer:
                        self._restore_keeper.latest if self._restore_keeper else None)
 
     def _build_train_fn(self, feed):
+        self._xla_unproven = False
         if feed.resident:
             signature = [tf.TensorSpec([], tf.int32)]
             # Collectives between replicas do not compile with XLA on CPU: off by default.
             use_xla = self.xla is True or (self.xla is None and self.replicas == 1)
             self._train_fn = tf.function(self._resident_loop, input_signature=signature,
                                          jit_compile=use_xla)
-            if use_xla and self.xla is None:
-                try:
-                    self._train_fn.experimental_get_compiler_ir(tf.constant(1))(stage="hlo")
-                except Exception as e:  # noqa: BLE001 - any op without an XLA kernel
-                    warnings.warn(f"XLA cannot compile this training step ({e.__class__.__name__}); "
-                                  "running it without XLA", stacklevel=3)
-                    self._train_fn = tf.function(self._resident_loop, input_signature=signature)
+            # xla=None: the first call compiles, and an op without an XLA kernel makes it
+            # fail before any step runs; _call_train_fn then falls back to plain graphs.
+            self._xla_unproven = use_xla and self.xla is None
         else:
             self._train_fn = tf.function(self._dataset_loop)
+
+    def _call_train_fn(self, *args):
+        if not self._xla_unproven:
+            return self._train_fn(*args)
+        try:
+            result = self._train_fn(*args)
+        except tf.errors.InvalidArgumentError as e:
+            if "compile" not in str(e):
+                raise
+            warnings.warn(f"XLA cannot compile this training step ({str(e).splitlines()[0]}); "
+                          "running it without XLA", stacklevel=4)
+            self._train_fn = tf.function(self._resident_loop,
+                                         input_signature=[tf.TensorSpec([], tf.int32)])
+            result = self._train_fn(*args)
+        self._xla_unproven = False
+        return result
 
     def _concrete_train_fn(self, feed):
         if feed.resident:
@@ -528,7 +544,7 @@ class Trainer:
             if save_every_steps and self.keeper:  # end this call at the next multiple
                 n = min(n, save_every_steps - step % save_every_steps)
             if feed.resident:
-                self._train_fn(tf.constant(n, tf.int32))
+                self._call_train_fn(tf.constant(n, tf.int32))
             else:
                 self._train_fn(iterator, tf.constant(n, tf.int32))
             new_position = int(self.state.position.numpy())
@@ -672,7 +688,7 @@ class Trainer:
     # ---- evaluation and prediction -------------------------------------------------
     def evaluate(self, data):
         """Loss and metrics over `(x, y)` arrays or a Dataset of batches, e.g. `{"accuracy": 0.88}`."""
-        return self.evaluator(self.eval_dataset(data), self.n_classes)
+        return self.evaluator(self.eval_data(data), self.n_classes)
 
     def predict(self, x):
         """The model's outputs (logits for classifiers) for `x`, in batches, as a numpy array."""
