@@ -226,6 +226,70 @@ class MatmulProbe:
                 self.cpu_rates[name].append(2 * self.n ** 3 / max(time.process_time() - cpu, 1e-9))
 
 
+def step_matmuls(batch_size, layers=LAYERS):
+    """The matrix products of one training step: `(name, lhs shape, rhs shape, transpose_a,
+    transpose_b)`. Forward `x @ W` and weight gradient `x^T @ dz` for every layer, input
+    gradient `dz @ W^T` for layers 2.. (the image gradient is never computed)."""
+    dots = []
+    for k, (i, o) in enumerate(zip(layers[:-1], layers[1:]), start=1):
+        dots.append((f"fwd{k}", [batch_size, i], [i, o], False, False))
+        dots.append((f"wgrad{k}", [batch_size, i], [batch_size, o], True, False))
+        if k > 1:
+            dots.append((f"igrad{k}", [batch_size, o], [i, o], False, True))
+    return dots
+
+
+def dot_flops(lhs, rhs, transpose_a, transpose_b):
+    m, k = (lhs[1], lhs[0]) if transpose_a else lhs
+    n = rhs[0] if transpose_b else rhs[1]
+    return 2 * m * k * n
+
+
+def step_matmul_floor(batch_size, rounds=3, flop_budget=4e10):
+    """Times each matrix product of a training step alone, XLA-compiled in a loop (as in
+    lowtf's step) and through numpy's BLAS; returns medians over `rounds` and their sums.
+
+    The sum is a ceiling for any training loop that runs these products with that
+    library: `batch_size / sum` samples/second if nothing but the products ran. (The
+    XLA loop also adds a scalar to the left operand each time, a pass over it that
+    makes the ceiling a little low; so do short loops, hence ~0.3 s per timing.)
+    """
+    import numpy as np
+    import tensorflow as tf
+    per_dot = {}
+    for name, lhs, rhs, ta, tb in step_matmuls(batch_size):
+        iterations = max(20, int(flop_budget / dot_flops(lhs, rhs, ta, tb)))
+        a = tf.Variable(tf.random.stateless_uniform(lhs, seed=[5, 6]))
+        b = tf.Variable(tf.random.stateless_uniform(rhs, seed=[7, 8]))
+
+        @tf.function(jit_compile=True)
+        def loop(a=a, b=b, ta=ta, tb=tb, iterations=iterations):
+            acc = tf.zeros([])
+            for _ in tf.range(iterations):  # each product depends on the last: no hoisting
+                c = tf.linalg.matmul(a + acc, b, transpose_a=ta, transpose_b=tb)
+                acc = c[0, 0] * 1e-30
+            return acc
+
+        a_np = a.numpy().T.copy().T if ta else a.numpy()  # numpy: x^T as a transposed view
+        b_np = b.numpy().T.copy().T if tb else b.numpy()
+        a_np, b_np = (a_np.T if ta else a_np), (b_np.T if tb else b_np)
+        loop().numpy()  # compile
+        xla, blas = [], []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            loop().numpy()
+            xla.append((time.perf_counter() - start) / iterations)
+            start = time.perf_counter()
+            for _ in range(iterations):
+                a_np @ b_np
+            blas.append((time.perf_counter() - start) / iterations)
+        per_dot[name] = {"shapes": [lhs, rhs, ta, tb], "flops": dot_flops(lhs, rhs, ta, tb),
+                         "xla_seconds": float(np.median(xla)), "numpy_seconds": float(np.median(blas))}
+    sums = {lib: sum(d[f"{lib}_seconds"] for d in per_dot.values()) for lib in ("xla", "numpy")}
+    return {"dots": per_dot, "step_seconds": sums,
+            "ceiling_samples_per_second": {lib: batch_size / t for lib, t in sums.items()}}
+
+
 # ---- time to accuracy -------------------------------------------------------------------
 def time_to_accuracy_lowtf(data, batch_size, target, max_epochs):
     """Wall seconds (network construction, tracing and validation included) until the
@@ -444,6 +508,21 @@ def report(result):
         fr = cb["lowtf_fraction"][str(b)]
         row += f"{fr['cpu_exact']:.2f} | {fr['cpu_three_x']:.2f}".rjust(col)
     out.append(row)
+    floors = result.get("step_matmul_floor")
+    if floors:
+        out.append("")
+        out.append("The step's matrix products timed alone (median seconds per product; "
+                   "the sum bounds any loop built on them)")
+        for b in bss:
+            fb = floors[str(b)]
+            cells = ", ".join(f"{n} {d['xla_seconds'] * 1e6:.0f}/{d['numpy_seconds'] * 1e6:.0f}"
+                              for n, d in fb["dots"].items())
+            out.append(f"  B={b}: us XLA/numpy: {cells}")
+            ceil = fb["ceiling_samples_per_second"]
+            lowtf = result["throughput"][str(b)]["lowtf (XLA auto)"]["median"]
+            out.append(f"  B={b}: products only -> {ceil['xla']:,.0f} samples/s with XLA's "
+                       f"kernels, {ceil['numpy']:,.0f} with numpy's BLAS; lowtf runs at "
+                       f"{lowtf / ceil['xla']:.2f} of the XLA ceiling")
     tta = result.get("time_to_accuracy")
     if tta:
         out.append("")
@@ -586,6 +665,8 @@ def main(argv=None):
                 print(f"  B={b:<5} {name:<32} {res['samples_per_second']:>9,.0f} samples/s "
                       f"(warm-up epoch {res['warmup_seconds']:.1f}s)", flush=True)
     probe.sample()
+    print("timing the step's matrix products alone (XLA and numpy)", flush=True)
+    floors = {str(b): step_matmul_floor(b) for b in args.batch_sizes}
 
     fl = flops_per_sample()
     matmul = {name: summarize(rates) for name, rates in probe.rates.items()}
@@ -643,6 +724,7 @@ def main(argv=None):
                           "bound_exact": peak / fl["exact"],
                           "bound_three_x": peak / fl["three_x"],
                           "lowtf_fraction": fractions},
+        "step_matmul_floor": floors,
     }
 
     if not args.skip_tta:
