@@ -22,12 +22,12 @@ from pathlib import Path
 from lowtf import pictures
 from lowtf.datasets import load_dataset
 from lowtf.determinism import check_seed, enable_determinism
-from lowtf.distribute import make_strategy
+from lowtf.distribute import is_chief, make_strategy
 from lowtf.errors import ConfigError
 from lowtf.monitor import EarlyStopping
 from lowtf.network import dnn
 from lowtf.optimizers import get_optimizer
-from lowtf.storage import write_json
+from lowtf.storage import ensure_writable, write_json
 from lowtf.trainer import Trainer
 
 
@@ -150,6 +150,8 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     strategy = make_strategy(experiment.strategy, experiment.devices)
     if experiment.deterministic:
         enable_determinism(experiment.seed)
+    if is_chief(strategy):  # fail on an unwritable run directory before loading any data
+        ensure_writable(experiment.log_dir, "logs")
     data = load_dataset(experiment.dataset, data_dir=experiment.data_dir, raw=True)
     trainer = build_trainer(experiment, data.class_names, verbose, strategy)
     verbose = verbose if trainer.chief else 0

@@ -13,7 +13,7 @@ import re
 
 import tensorflow as tf
 
-from lowtf.errors import LowtfError
+from lowtf.errors import ConfigError, LowtfError
 
 
 class WriteError(LowtfError, OSError):
@@ -76,3 +76,17 @@ def write_json(path, value, what="a JSON file", kept=None, indent=None):
                     os.remove(tmp)
                 except OSError:
                     pass
+
+
+def ensure_writable(directory, what):
+    """Creates `directory` and writes a probe file there, or raises a `ConfigError` that
+    names the directory and the reason (read-only, permissions, a file in the way)."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        probe = os.path.join(directory, f".lowtf-write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise ConfigError(f"cannot write the {what} to {directory!r} ({e.strerror or e}); "
+                          "pass a writable run directory (--run-dir)") from None

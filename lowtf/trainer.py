@@ -31,7 +31,7 @@ from lowtf.evaluation import make_metrics, update_metrics
 from lowtf.monitor import EarlyStopping, Monitor
 from lowtf.optimizers import get_optimizer
 from lowtf.progress import ProgressBar
-from lowtf.storage import WriteError, write_json, writing
+from lowtf.storage import WriteError, ensure_writable, write_json, writing
 from lowtf.summaries import RunWriter
 
 # Configuration keys that may change when a run resumes.
@@ -53,18 +53,6 @@ class RunState(tf.Module):
         self.wait = var(0, tf.int64, "wait")          # epochs without improvement
         self.skipped = var(0, tf.int64, "skipped")    # non-finite steps skipped (skip mode)
         self.config = var("{}", tf.string, "config")
-
-
-def ensure_writable(directory, what):
-    try:
-        os.makedirs(directory, exist_ok=True)
-        probe = os.path.join(directory, f".lowtf-write-test-{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise ConfigError(f"cannot write the {what} to {directory!r} ({e.strerror or e}); "
-                          "pass a writable run directory (--run-dir)") from None
 
 
 class Trainer:

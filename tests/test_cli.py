@@ -246,3 +246,16 @@ def test_predict_image_files(cli, trained, images):
 def test_evaluate_corrupt_checkpoint_is_a_clean_error(cli, trained):
     """A truncated checkpoint data file: exit 2 with an error line, not a traceback."""
     assert_clean_error(cli["evaluate_corrupt"], "evaluate", "corrupt_run")
+
+
+def test_an_unwritable_run_dir_fails_before_the_data_is_loaded(tmp_path, monkeypatch):
+    import lowtf.experiment as experiment_module
+
+    def load_dataset(*args, **kwargs):
+        raise AssertionError("the data was loaded before the run directory was checked")
+
+    monkeypatch.setattr(experiment_module, "load_dataset", load_dataset)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(lt.ConfigError, match="cannot write the logs"):
+        lt.run_experiment(lt.Experiment(run_dir=str(blocker / "run"), epochs=1), verbose=0)
