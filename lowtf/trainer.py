@@ -330,7 +330,7 @@ class Trainer:
             self._feed_key = feed_key
         feed = self._feed
         val_data = None if validation is None else self.eval_data(validation)
-        self._picture_data = self._pictures_of(validation)
+        self._picture_data = self._pictures_of(val_data)
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
         config = self._config(batch_size, shuffle)
         first_fit = not self._started
@@ -374,7 +374,7 @@ class Trainer:
             raise WorkerLostError(
                 f"a worker of the cluster was lost near step {int(self.state.step.numpy())} "
                 f"({str(e).strip().splitlines()[0][:300]}); the last checkpoint the chief "
-                f"completed is {self._restore_keeper.latest if self._restore_keeper else None}."
+                f"completed is {self._last_good_checkpoint}."
                 " Restart every worker with the same command: training resumes from it, on "
                 "any number of workers") from None
         except tf.errors.InvalidArgumentError as e:
@@ -463,23 +463,30 @@ class Trainer:
                 f"cannot resume {prefix} with a different configuration ({lines}); "
                 "use the checkpoint's settings or a new run directory")
 
+    @property
+    def _last_good_checkpoint(self):
+        """The checkpoint a write error names as safe (None: none yet)."""
+        return self._restore_keeper.latest if self._restore_keeper else None
+
     def _writing_logs(self):
-        return writing("the TensorBoard logs", self.run_dir,
-                       self._restore_keeper.latest if self._restore_keeper else None)
+        return writing("the TensorBoard logs", self.run_dir, self._last_good_checkpoint)
 
     def _build_train_fn(self, feed):
         self._xla_unproven = False
         if feed.resident:
-            signature = [tf.TensorSpec([], tf.int32)]
             # Collectives between replicas do not compile with XLA on CPU: off by default.
             use_xla = self.xla is True or (self.xla is None and self.replicas == 1)
-            self._train_fn = tf.function(self._resident_loop, input_signature=signature,
-                                         jit_compile=use_xla)
+            self._train_fn = self._resident_train_fn(jit_compile=use_xla)
             # xla=None: the first call compiles, and an op without an XLA kernel makes it
             # fail before any step runs; _call_train_fn then falls back to plain graphs.
             self._xla_unproven = use_xla and self.xla is None
         else:
             self._train_fn = tf.function(self._dataset_loop)
+
+    def _resident_train_fn(self, jit_compile):
+        """The resident loop as a `tf.function` of its step count (an int32 scalar)."""
+        return tf.function(self._resident_loop, input_signature=[tf.TensorSpec([], tf.int32)],
+                           jit_compile=jit_compile)
 
     def _call_train_fn(self, *args):
         if not self._xla_unproven:
@@ -491,8 +498,7 @@ class Trainer:
                 raise
             warnings.warn(f"XLA cannot compile this training step ({str(e).splitlines()[0]}); "
                           "running it without XLA", stacklevel=4)
-            self._train_fn = tf.function(self._resident_loop,
-                                         input_signature=[tf.TensorSpec([], tf.int32)])
+            self._train_fn = self._resident_train_fn(jit_compile=False)
             result = self._train_fn(*args)
         self._xla_unproven = False
         return result
@@ -644,20 +650,24 @@ class Trainer:
                                              self.metadata.get("class_names"))
         self.writer.flush()
 
-    def _pictures_of(self, validation, limit=10000):
-        """The validation arrays that image summaries show (None: no pictures)."""
+    def _pictures_of(self, val_data, limit=10000):
+        """The validation arrays that image summaries show (None: no pictures).
+
+        `val_data` is what `eval_data` made of the validation data: checked tensors
+        for arrays (pictures need them), a Dataset otherwise (no pictures).
+        """
         if not (self.image_summaries and self.writer and self.n_classes) \
-                or validation is None or isinstance(validation, tf.data.Dataset):
+                or val_data is None or isinstance(val_data, tf.data.Dataset):
             return None
-        x, y = self._check_arrays(validation, "validation")
-        return x[:limit], y[:limit]
+        x, y = val_data
+        return x[:limit].numpy(), y[:limit].numpy()
 
     def _history_path(self):
         return os.path.join(self.run_dir, "history.json")
 
     def _save_history(self):
         write_json(self._history_path(), self.history, "the run history",
-                   self._restore_keeper.latest if self._restore_keeper else None)
+                   self._last_good_checkpoint)
 
     def _load_history(self):
         try:
