@@ -34,3 +34,12 @@ class NonFiniteLossError(LowtfError, FloatingPointError):
 
 class WorkerLostError(LowtfError, RuntimeError):
     """A peer of a multi-worker run failed or became unreachable."""
+
+
+def check_count(name, value, optional=False):
+    """Raises a `ConfigError` unless `value` is an int >= 1 (or None, if `optional`)."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1{' or None' if optional else ''}, "
+                          f"got {value!r}")

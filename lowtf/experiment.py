@@ -23,7 +23,7 @@ from lowtf import pictures
 from lowtf.datasets import load_dataset
 from lowtf.determinism import check_seed, enable_determinism
 from lowtf.distribute import is_chief, make_strategy
-from lowtf.errors import ConfigError
+from lowtf.errors import ConfigError, check_count
 from lowtf.monitor import EarlyStopping
 from lowtf.network import dnn
 from lowtf.optimizers import get_optimizer
@@ -80,10 +80,8 @@ class Experiment:
                               f"got {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(int(u) for u in hidden))
         object.__setattr__(self, "metrics", tuple(self.metrics))
-        for field in ("batch_size", "epochs"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{field} must be an int >= 1, got {value!r}")
+        check_count("batch_size", self.batch_size)
+        check_count("epochs", self.epochs)
         if any(u < 1 for u in self.hidden):
             raise ConfigError(f"hidden layer sizes must be >= 1, got {self.hidden}")
         if isinstance(self.learning_rate, bool) or not isinstance(
@@ -97,11 +95,7 @@ class Experiment:
                 f"hidden layers {self.hidden} make {params:,} parameters "
                 f"({params * 4 / 2**30:.1f} GiB of float32 weights, more with optimizer "
                 f"slots); the limit is {MAX_PARAMETERS:,} — check the sizes for a typo")
-        if self.save_every_steps is not None and (isinstance(self.save_every_steps, bool) or
-                                                  not isinstance(self.save_every_steps, int) or
-                                                  self.save_every_steps < 1):
-            raise ConfigError(f"save_every_steps must be an int >= 1 or None, "
-                              f"got {self.save_every_steps!r}")
+        check_count("save_every_steps", self.save_every_steps, optional=True)
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ConfigError(f"patience must be an int >= 1 or None, got {self.patience!r}")
         if not self.name or "/" in self.name:

@@ -21,7 +21,7 @@ from lowtf import checkpoints as ckpt
 from lowtf import pictures
 from lowtf.distribute import is_chief, remove_worker_directory, worker_directory
 from lowtf.errors import (CheckpointError, ConfigError, DataError, NonFiniteLossError,
-                          WorkerLostError)
+                          WorkerLostError, check_count)
 from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, replica_batches
 from lowtf.inference import Predictor
 from lowtf.inputs import check_features, check_labels, to_model_input
@@ -308,14 +308,9 @@ class Trainer:
             NonFiniteLossError: the loss became NaN/Inf; the step is named and the last
                 good checkpoint is kept.
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if save_every_steps is not None and (isinstance(save_every_steps, bool) or not isinstance(
-                save_every_steps, int) or save_every_steps < 1):
-            raise ConfigError(f"save_every_steps must be an int >= 1 or None, "
-                              f"got {save_every_steps!r}")
+        check_count("epochs", epochs)
+        check_count("batch_size", batch_size)
+        check_count("save_every_steps", save_every_steps, optional=True)
         # The same arrays and settings as the last fit reuse its feed and traced (and
         # compiled) loop: calling fit again, e.g. epoch by epoch, costs no retrace.
         sources = tuple(train) if isinstance(train, (tuple, list)) else (train,)
