@@ -9,7 +9,7 @@ Findings: experiments/README.md.
 """
 
 import lowtf as lt
-from lowtf.sweep import count_params
+from lowtf.experiment import count_params
 
 REFERENCE_PARAMS = 266_610  # 784-300-100-10
 

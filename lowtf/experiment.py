@@ -35,6 +35,12 @@ from lowtf.trainer import Trainer
 MAX_PARAMETERS = 2**28
 
 
+def count_params(hidden, n_inputs=784, n_outputs=10):
+    """Weights and biases of a dense network with these hidden layer sizes."""
+    sizes = [n_inputs, *hidden, n_outputs]
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 @dataclass(frozen=True)
 class Experiment:
     """Everything that defines a training run; validated when created.
@@ -89,7 +95,7 @@ class Experiment:
             raise ConfigError(f"learning_rate must be a finite number > 0, "
                               f"got {self.learning_rate!r}")
         check_seed(self.seed)
-        params = sum((a + 1) * b for a, b in zip((784,) + self.hidden, self.hidden + (10,)))
+        params = count_params(self.hidden)
         if params > MAX_PARAMETERS:
             raise ConfigError(
                 f"hidden layers {self.hidden} make {params:,} parameters "
@@ -159,12 +165,11 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     early = EarlyStopping(monitor=experiment.monitor, patience=experiment.patience) \
         if experiment.patience else None
     start = time.perf_counter()
-    # skip_nonfinite is passed only when set, so this works before and after the trainer has it.
-    extra = {"skip_nonfinite": True} if experiment.skip_nonfinite else {}
     history = trainer.fit(data.train, data.validation, epochs=experiment.epochs,
                           batch_size=experiment.batch_size, early_stopping=early,
                           resident=experiment.resident,
-                          save_every_steps=experiment.save_every_steps, **extra,
+                          save_every_steps=experiment.save_every_steps,
+                          skip_nonfinite=experiment.skip_nonfinite,
                           hparams=hparams, trial_id=trial_id)
     elapsed = time.perf_counter() - start
     test = trainer.evaluate(data.test)

@@ -24,7 +24,6 @@ import csv
 import dataclasses
 import importlib
 import importlib.util
-import inspect
 import itertools
 import json
 import math
@@ -34,7 +33,6 @@ import re
 import sys
 import time
 import traceback
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -42,8 +40,9 @@ import numpy as np
 
 from lowtf.activations import ACTIVATIONS
 from lowtf.errors import ConfigError
-from lowtf.experiment import Experiment
+from lowtf.experiment import Experiment, count_params, run_experiment
 from lowtf.optimizers import OPTIMIZERS
+from lowtf.storage import write_json
 
 # Experiment fields a sweep may vary, the short name used in trial ids, and aliases.
 PARAMS = {
@@ -180,11 +179,6 @@ def trial_name(params):
         return "base"
     name = ",".join(f"{PARAMS[k]}={_format(v)}" for k, v in params.items())
     return re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)
-
-
-def count_params(hidden, n_inputs=784, n_outputs=10):
-    sizes = [n_inputs, *hidden, n_outputs]
-    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -433,7 +427,6 @@ def _hparams_config(sweep, trials):
     """The `hp.HParam`s and `hp.Metric`s of the sweep's search space."""
     from tensorboard.plugins.hparams import api as hp
 
-    exact = _takes_hparams()
     keys = [DASHBOARD_NAMES.get(k, k) for k in sweep.swept]
     if "hidden" in sweep.swept:  # the size and depth of the networks, as numbers
         keys += [k for k in ("n_params", "depth") if k not in keys]
@@ -447,8 +440,6 @@ def _hparams_config(sweep, trials):
             domain = hp.RealInterval(min(values + f32), max(values + f32))
         elif key == "n_params":
             domain = hp.IntInterval(min(values), max(values))
-        elif not exact:
-            domain = None  # the Trainer's own spelling may differ ("SGD" for momentum)
         else:
             if key == "layers":  # keep the given order (widths as written), not sorted
                 distinct = list(dict.fromkeys(values))
@@ -494,7 +485,7 @@ def _write_hparams_config(sweep, trials):
             "n_trials": sweep.n_trials, "configs": _jsonable(sweep.configs),
             "seed": sweep.seed, "rank_by": sweep.rank_by,
             "trials": [t.id for t in trials], "hparams_config": described}
-    _write_json(info_path, info)
+    write_json(info_path, info, "the sweep description", indent=2)
 
 
 def _write_trial_summaries(trial, row):
@@ -530,13 +521,6 @@ def _jsonable(value):
                                  else str(v)))
 
 
-def _write_json(path, value):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2)
-    os.replace(tmp, path)
-
-
 def _read_json(path):
     try:
         with open(path) as f:
@@ -562,19 +546,6 @@ def _changed_settings(trial, results):
             if k not in _COMPARED_AWAY and stored.get(k, defaults.get(k)) != now[k]}
 
 
-def _call_run_experiment(experiment, verbose, hparams, trial_id):
-    """`run_experiment`, passing the trial's hparams and id when it takes them."""
-    from lowtf.experiment import run_experiment
-
-    accepted = inspect.signature(run_experiment).parameters
-    kwargs = {}
-    if "hparams" in accepted:
-        kwargs["hparams"] = hparams
-    if "trial_id" in accepted:
-        kwargs["trial_id"] = trial_id
-    return run_experiment(experiment, verbose=verbose, **kwargs)
-
-
 def _first_line(error):
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}: {text.split('; ')[0]}"
@@ -589,7 +560,8 @@ def run_trial(trial, verbose=0):
     os.makedirs(trial.run_dir, exist_ok=True)
     start = time.perf_counter()
     try:
-        _call_run_experiment(trial.experiment, verbose, trial.hparams, trial.id)
+        run_experiment(trial.experiment, verbose=verbose, hparams=trial.hparams,
+                       trial_id=trial.id)
         status = {"status": "finished"}
     except Exception as e:  # noqa: BLE001 - one failed trial must not end the sweep
         with open(os.path.join(trial.run_dir, "error.txt"), "w") as f:
@@ -598,7 +570,7 @@ def run_trial(trial, verbose=0):
     status["seconds"] = time.perf_counter() - start
     row = trial_row(trial, status)
     _write_trial_summaries(trial, row)
-    _write_json(os.path.join(trial.run_dir, TRIAL_FILE), status)
+    write_json(os.path.join(trial.run_dir, TRIAL_FILE), status, "the trial status", indent=2)
     return row
 
 
@@ -690,9 +662,6 @@ def run_sweep(sweep, parallel=1, verbose=1, retry_failed=False, train=True):
     """
     trials = sweep.trials()
     if train:
-        if not _takes_hparams():
-            warnings.warn("this run_experiment takes no hparams/trial_id: each trial's HParams "
-                          "values are the Trainer's own", stacklevel=2)
         _write_hparams_config(sweep, trials)
     say = print if verbose else (lambda *a, **k: None)
     pending = []
@@ -746,7 +715,7 @@ def run_trial_summaries_only(trial):
     status = {"status": "finished"}
     row = trial_row(trial, status)
     _write_trial_summaries(trial, row)
-    _write_json(os.path.join(trial.run_dir, TRIAL_FILE), status)
+    write_json(os.path.join(trial.run_dir, TRIAL_FILE), status, "the trial status", indent=2)
     return row
 
 
@@ -822,8 +791,9 @@ class SweepResult:
             for row in self.rows:
                 writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
         os.replace(tmp, self.csv_path)
-        _write_json(self.json_path, {"sweep": self.sweep.name, "rank_by": self.sweep.rank_by,
-                                     "best": self.best, "trials": self.rows})
+        write_json(self.json_path, {"sweep": self.sweep.name, "rank_by": self.sweep.rank_by,
+                                    "best": self.best, "trials": self.rows},
+                   "the sweep results", indent=2)
 
     def table(self, max_rows=None):
         """The ranked trials as a text table."""
@@ -873,10 +843,3 @@ def read_results(root):
     if data is None:
         raise ConfigError(f"no sweep results in {root!r} (results.json); run the sweep first")
     return data["trials"]
-
-
-def _takes_hparams():
-    """Whether `run_experiment` passes a trial's hparams and id on to the Trainer."""
-    from lowtf.experiment import run_experiment
-
-    return "hparams" in inspect.signature(run_experiment).parameters

@@ -28,7 +28,6 @@ LOWTF = os.path.join(sys.prefix, "bin", "lowtf")
 COMMAND = [LOWTF] if os.path.exists(LOWTF) else [sys.executable, "-m", "lowtf.cli"]
 TRAINER_KEYS = {"optimizer", "learning_rate", "batch_size", "epochs", "layers", "activation",
                 "seed"}
-PATCHED = sw._takes_hparams()
 
 
 def base_experiment(data_dir, **changes):
@@ -260,10 +259,10 @@ def test_each_trial_records_values_metrics_and_how_it_ended(swept):
                   for k, v in start.hparams.items()}
         assert TRAINER_KEYS <= set(values)
         assert values["learning_rate"] == pytest.approx(float(row["learning_rate"]), rel=1e-6)
-        if PATCHED:  # run_experiment passes the sweep's values and the trial id
-            assert values["learning_rate"] == float(row["learning_rate"])
-            assert start.group_name == row["trial"]
-            assert values["sweep"] == "main" and values["n_params"] == 12_730
+        # run_experiment passes the sweep's values and the trial id
+        assert values["learning_rate"] == float(row["learning_rate"])
+        assert start.group_name == row["trial"]
+        assert values["sweep"] == "main" and values["n_params"] == 12_730
         end = data["_hparams_/session_end_info"].session_end_info
         finished = row["status"] == "finished"
         assert end.status == (api_pb2.STATUS_SUCCESS if finished else api_pb2.STATUS_FAILURE)

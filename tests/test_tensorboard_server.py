@@ -26,7 +26,6 @@ import lowtf as lt
 from fake_data import write_fake_fashion_mnist
 from headless_chromium import FLAGS, Chromium, find_chromium
 from lowtf import pictures
-from lowtf import sweep as sw
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(REPO, "logs", "test-artifacts")
@@ -202,11 +201,8 @@ def test_hparams_sessions_are_the_trials(server, logdir):
     for trial, group in sessions.items():
         session = group["sessions"][0]
         assert session["status"] == "STATUS_SUCCESS"
-        if sw._takes_hparams():
-            assert group["name"] == trial
-            assert group["hparams"]["learning_rate"] == float(trial.split("=")[1])
-        else:
-            assert group["hparams"]["learning_rate"] == pytest.approx(float(trial.split("=")[1]))
+        assert group["name"] == trial
+        assert group["hparams"]["learning_rate"] == float(trial.split("=")[1])
         values = {(m["name"].get("group", ""), m["name"]["tag"]): m["value"]
                   for m in session["metricValues"]}
         h = history(result, trial)
