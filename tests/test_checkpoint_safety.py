@@ -18,7 +18,6 @@ import subprocess
 import sys
 import warnings
 
-import numpy as np
 import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings

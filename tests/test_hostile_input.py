@@ -16,7 +16,7 @@ import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lowtf as lt
