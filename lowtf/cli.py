@@ -5,6 +5,9 @@ import dataclasses
 import os
 import sys
 
+# --xla values and the Experiment.xla they stand for (None: XLA where it compiles).
+XLA_CHOICES = {"auto": None, "on": True, "off": False}
+
 
 def _positive_int(text):
     try:
@@ -68,7 +71,7 @@ def build_parser():
     train.add_argument("--seed", type=int, help="seed for initial weights and shuffling")
     train.add_argument("--run-dir", help="where logs and checkpoints go (default logs/<name>)")
     train.add_argument("--data-dir", help="folder holding the IDX .gz files")
-    train.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+    train.add_argument("--xla", choices=tuple(XLA_CHOICES), default="auto",
                        help="XLA-compile the training loop (default auto: on when it compiles)")
     train.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
                        default="default",
@@ -176,7 +179,7 @@ def build_parser():
                        help="train every epoch of every trial")
     sweep.add_argument("--seed", type=int, help="seed of every trial's weights and shuffling")
     sweep.add_argument("--data-dir", help="folder holding the IDX .gz files")
-    sweep.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+    sweep.add_argument("--xla", choices=tuple(XLA_CHOICES), default="auto",
                        help="XLA-compile the training loops (default auto)")
     noise = sweep.add_mutually_exclusive_group()
     noise.add_argument("--verbose", action="store_true", help="also print each trial's epochs")
@@ -222,7 +225,7 @@ def _train(args):
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         optimizer=args.optimizer, hidden=args.layers, activation=args.activation,
         patience=args.patience, seed=args.seed, run_dir=args.run_dir, data_dir=args.data_dir,
-        xla={"auto": None, "on": True, "off": False}[args.xla], strategy=args.strategy,
+        xla=XLA_CHOICES[args.xla], strategy=args.strategy,
         devices=args.devices, save_every_steps=args.save_every_steps,
         deterministic=args.deterministic or None, skip_nonfinite=args.skip_nonfinite or None)
     if args.no_early_stopping:
@@ -342,24 +345,21 @@ def _sweep(args):
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         optimizer=args.optimizer, hidden=args.layers, activation=args.activation,
         patience=args.patience, seed=args.seed, data_dir=args.data_dir,
-        xla={"auto": None, "on": True, "off": False}[args.xla])
+        xla=XLA_CHOICES[args.xla])
     overrides = {k: v for k, v in overrides.items() if v is not None}
     changes = {k: v for k, v in (("logdir", args.logdir), ("seed", args.sweep_seed),
                                  ("rank_by", args.rank_by), ("name", args.name)) if v is not None}
+    if sweep is None and not grid and not random:
+        raise ConfigError("nothing to sweep: give --grid PARAM=V1,V2,... and/or "
+                          "--random PARAM=SPEC --trials N (or a sweep such as "
+                          "lab_learning_rate)")
+    base = (experiment if sweep is None else sweep.base).replace(**overrides)
+    if args.no_early_stopping:
+        base = dataclasses.replace(base, patience=None)
     if sweep is None:
-        if not grid and not random:
-            raise ConfigError("nothing to sweep: give --grid PARAM=V1,V2,... and/or "
-                              "--random PARAM=SPEC --trials N (or a sweep such as "
-                              "lab_learning_rate)")
-        base = experiment.replace(**overrides)
-        if args.no_early_stopping:
-            base = dataclasses.replace(base, patience=None)
         sweep = Sweep(changes.pop("name", f"{experiment.name}_sweep"), base=base, grid=grid,
                       random=random, n_trials=args.trials, **changes)
     else:
-        base = sweep.base.replace(**overrides)
-        if args.no_early_stopping:
-            base = dataclasses.replace(base, patience=None)
         extra = {}
         if grid:
             extra["grid"] = {**sweep.grid, **grid}
