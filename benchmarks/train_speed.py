@@ -258,7 +258,8 @@ def step_matmul_floor(batch_size, rounds=3, flop_budget=4e10):
     import tensorflow as tf
     per_dot = {}
     for name, lhs, rhs, ta, tb in step_matmuls(batch_size):
-        iterations = max(20, int(flop_budget / dot_flops(lhs, rhs, ta, tb)))
+        flops = dot_flops(lhs, rhs, ta, tb)
+        iterations = max(20, int(flop_budget / flops))
         a = tf.Variable(tf.random.stateless_uniform(lhs, seed=[5, 6]))
         b = tf.Variable(tf.random.stateless_uniform(rhs, seed=[7, 8]))
 
@@ -270,9 +271,9 @@ def step_matmul_floor(batch_size, rounds=3, flop_budget=4e10):
                 acc = c[0, 0] * 1e-30
             return acc
 
-        a_np = a.numpy().T.copy().T if ta else a.numpy()  # numpy: x^T as a transposed view
-        b_np = b.numpy().T.copy().T if tb else b.numpy()
-        a_np, b_np = (a_np.T if ta else a_np), (b_np.T if tb else b_np)
+        # numpy multiplies the operands as they come out of the transposes: contiguous copies.
+        a_np = np.ascontiguousarray(a.numpy().T) if ta else a.numpy()
+        b_np = np.ascontiguousarray(b.numpy().T) if tb else b.numpy()
         loop().numpy()  # compile
         xla, blas = [], []
         for _ in range(rounds):
@@ -283,7 +284,7 @@ def step_matmul_floor(batch_size, rounds=3, flop_budget=4e10):
             for _ in range(iterations):
                 a_np @ b_np
             blas.append((time.perf_counter() - start) / iterations)
-        per_dot[name] = {"shapes": [lhs, rhs, ta, tb], "flops": dot_flops(lhs, rhs, ta, tb),
+        per_dot[name] = {"shapes": [lhs, rhs, ta, tb], "flops": flops,
                          "xla_seconds": float(np.median(xla)), "numpy_seconds": float(np.median(blas))}
     sums = {lib: sum(d[f"{lib}_seconds"] for d in per_dot.values()) for lib in ("xla", "numpy")}
     return {"dots": per_dot, "step_seconds": sums,

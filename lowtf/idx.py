@@ -150,8 +150,8 @@ def _read_stream(stream, path, max_payload):
         )
     if math.prod(d for d in shape if d) * dtype.itemsize > np.iinfo(np.intp).max:
         raise DataError(
-            f"{path}: IDX header has dimensions {shape}, an empty array whose other dimensions are too large for NumPy; "
-            f"the header is corrupt. {_fix_hint(path)}"
+            f"{path}: IDX header has dimensions {shape}, an empty array whose other dimensions "
+            f"are too large for NumPy; the header is corrupt. {_fix_hint(path)}"
         )
     array = data.view(dtype.newbyteorder(">")).reshape(shape)
     if not dtype.newbyteorder(">").isnative:
