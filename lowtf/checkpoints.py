@@ -32,6 +32,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no run-directory lock
     fcntl = None
 
+from lowtf.distribute import PEER_LOST_ERRORS
 from lowtf.errors import CheckpointError
 from lowtf.storage import describe
 
@@ -332,6 +333,8 @@ class CheckpointKeeper:
         try:
             _untrack(manager, prefix)
             return manager.save(checkpoint_number=number)
+        except PEER_LOST_ERRORS:
+            raise  # saving is collective: a lost worker is not a write failure (see Trainer.fit)
         except (tf.errors.OpError, OSError) as e:
             # The manager has already noted the new checkpoint in memory: read back what
             # the state file on disk says, which is what a restart would see.

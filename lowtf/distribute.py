@@ -18,6 +18,10 @@ from lowtf.errors import ConfigError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
+# What a collective op raises when a peer worker died or stopped answering.
+PEER_LOST_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                    tf.errors.CancelledError, tf.errors.AbortedError)
+
 
 def use_logical_cpus(n):
     """Splits the CPU into `n` logical devices (must run before TensorFlow starts)."""

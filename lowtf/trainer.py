@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from lowtf import checkpoints as ckpt
 from lowtf import pictures
-from lowtf.distribute import is_chief, remove_worker_directory, worker_directory
+from lowtf.distribute import (PEER_LOST_ERRORS, is_chief, remove_worker_directory,
+                               worker_directory)
 from lowtf.errors import (CheckpointError, ConfigError, DataError, NonFiniteLossError,
                           WorkerLostError, check_count)
 from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, replica_batches
@@ -362,8 +363,7 @@ class Trainer:
                 if stop:
                     break
             failed = False
-        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-                tf.errors.CancelledError, tf.errors.AbortedError) as e:
+        except PEER_LOST_ERRORS as e:
             if self.replicas == 1:
                 raise
             raise WorkerLostError(

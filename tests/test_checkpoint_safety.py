@@ -295,6 +295,25 @@ def test_a_failed_checkpoint_commit_keeps_the_last_good_one(pristine, tmp_path, 
     assert without_timing(resumed.history) == without_timing(history)
 
 
+def test_a_worker_lost_during_a_save_is_not_reported_as_a_write_failure(tmp_path,
+                                                                        monkeypatch):
+    # Saving is collective under MultiWorkerMirroredStrategy: a peer killed during a
+    # save surfaces there. It must reach Trainer.fit's lost-worker handling (which
+    # re-raises it with one replica), not become "could not write ... free disk space".
+    real = checkpoint_management.update_checkpoint_state_internal
+
+    def peer_lost_at_16(save_dir, model_checkpoint_path, *args, **kwargs):
+        if model_checkpoint_path.endswith("ckpt-16"):
+            raise tf.errors.UnavailableError(None, None, "Collective ops is aborted by: a "
+                                             "task stopped sending heartbeats")
+        return real(save_dir, model_checkpoint_path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_management, "update_checkpoint_state_internal",
+                        peer_lost_at_16)
+    with pytest.raises(tf.errors.UnavailableError, match="heartbeats"):
+        fit(make_trainer(tmp_path), 4)
+
+
 def test_failed_tensorboard_writes_stop_the_run_with_a_clear_error(pristine, tmp_path,
                                                                    monkeypatch):
     _, _, final_weights, _ = pristine
