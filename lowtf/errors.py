@@ -25,7 +25,7 @@ class CheckpointError(LowtfError):
 
 
 class NonFiniteLossError(LowtfError, FloatingPointError):
-    """The training loss became NaN or infinite; training stopped before applying it."""
+    """The loss, a gradient or an updated weight became NaN or Inf; that update was not applied."""
 
     def __init__(self, message, step=None):
         super().__init__(message)

@@ -259,7 +259,7 @@ class Optimizer(tf.Module):
             "passed to optimizer.build()"
         )
 
-    def apply(self, gradients, variables):
+    def apply(self, gradients, variables, if_finite=None):
         """Applies one update to `variables` and increments `iterations`.
 
         Works eagerly and inside `tf.function` (also with `jit_compile=True`).
@@ -269,6 +269,14 @@ class Optimizer(tf.Module):
             gradients: one gradient per variable, dense or `tf.IndexedSlices`
                 (densified); cast to the variable's dtype.
             variables: variables passed to `build`, in any order.
+            if_finite: None applies the update unconditionally. A bool (tensor)
+                applies it only if it is true *and* every new value of every
+                variable and slot is finite; otherwise nothing changes, not even
+                `iterations`. This is the guard that keeps NaN and Inf out of the
+                weights whatever produced them (data, kernels, an overflowing step).
+
+        Returns:
+            With `if_finite`, a bool tensor: whether the update was applied.
 
         Raises:
             ConfigError: lengths differ, a gradient is None or has the wrong
@@ -299,19 +307,49 @@ class Optimizer(tf.Module):
             self.build(variables)
         if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
             strategy = tf.distribute.get_strategy()
+            local = strategy.experimental_local_results
             for gradient, variable in zip(gradients, variables):
-                self._check_gradient(strategy.experimental_local_results(gradient)[0], variable)
+                self._check_gradient(local(gradient)[0], variable)
+            if if_finite is not None:  # decided once, on the first device's copies
+                if_finite = self._all_finite(if_finite, [
+                    self._new_values(local(v)[0], local(g)[0], self._local_slots(v))
+                    for g, v in zip(gradients, variables)])
+            for gradient, variable in zip(gradients, variables):
                 # Runs the update on each device with that device's copies of the
                 # variable, its slots and the (already all-reduced) gradient.
                 strategy.extended.update(
                     variable, self._update_one,
-                    args=(gradient, self._slots[self._index_of(variable)]), group=False)
+                    args=(gradient, self._slots[self._index_of(variable)], if_finite),
+                    group=False)
         else:
             for gradient, variable in zip(gradients, variables):
-                gradient = tf.convert_to_tensor(gradient)
-                self._check_gradient(gradient, variable)
-                self._update_one(variable, gradient, self._slots[self._index_of(variable)])
-        self._iterations.assign_add(1)
+                self._check_gradient(tf.convert_to_tensor(gradient), variable)
+            new = [self._new_values(v, g, self._slots[self._index_of(v)])
+                   for g, v in zip(gradients, variables)]
+            if if_finite is not None:
+                if_finite = self._all_finite(if_finite, new)
+            for variable, (value, slot_values) in zip(variables, new):
+                self._assign(variable, value, self._slots[self._index_of(variable)],
+                             slot_values, if_finite)
+        if if_finite is None:
+            self._iterations.assign_add(1)
+            return None
+        self._iterations.assign_add(tf.cast(if_finite, tf.int64))
+        return if_finite
+
+    @staticmethod
+    def _all_finite(condition, new):
+        """`condition` and every new value of every variable and slot finite."""
+        checks = [tf.convert_to_tensor(condition, tf.bool)]
+        for value, slot_values in new:
+            checks += [tf.reduce_all(tf.math.is_finite(t))
+                       for t in (value, *slot_values.values())]
+        return tf.reduce_all(tf.stack(checks))
+
+    def _local_slots(self, variable):
+        slots = self._slots[self._index_of(variable)]
+        return {name: tf.distribute.get_strategy().experimental_local_results(slot)[0]
+                for name, slot in slots.items()}
 
     def _check_gradient(self, gradient, variable):
         if not tf.convert_to_tensor(gradient).shape.is_compatible_with(variable.shape):
@@ -320,22 +358,36 @@ class Optimizer(tf.Module):
                 f"match variable {variable.name!r} of shape {variable.shape}"
             )
 
-    def _update_one(self, variable, gradient, slots):
+    def _new_values(self, variable, gradient, slots):
+        """`(new value, {slot: new value})` of one variable; assigns nothing."""
         gradient = tf.convert_to_tensor(gradient)
-        learning_rate = self._learning_rate.read_value()
-        self._update_step(
-            tf.cast(gradient, variable.dtype),
-            variable,
-            slots,
-            tf.cast(learning_rate, variable.dtype),
-        )
+        lr = tf.cast(self._learning_rate.read_value(), variable.dtype)
+        return self._update_step(tf.cast(gradient, variable.dtype), variable, slots, lr)
+
+    def _update_one(self, variable, gradient, slots, if_finite=None):
+        value, slot_values = self._new_values(variable, gradient, slots)
+        self._assign(variable, value, slots, slot_values, if_finite)
+
+    @staticmethod
+    def _assign(variable, value, slots, slot_values, if_finite):
+        def assign():
+            for name, slot_value in slot_values.items():
+                slots[name].assign(slot_value)
+            variable.assign(value)
+            return tf.constant(True)
+
+        if if_finite is None:
+            assign()
+        else:  # a refused update leaves the variable and its slots as they were
+            tf.cond(if_finite, assign, lambda: tf.constant(False))
 
     def _slot_specs(self):
         """Returns {slot name: initial value} of the slots every variable gets."""
         return {}
 
     def _update_step(self, gradient, variable, slots, lr):
-        """Updates `variable` and its `slots`; gradient and lr have its dtype."""
+        """`(new value, {slot: new value})` of `variable` (read only, as are its `slots`);
+        gradient and lr have its dtype. The base class assigns them."""
         raise NotImplementedError
 
     def get_config(self):
@@ -390,15 +442,12 @@ class SGD(Optimizer):
 
     def _update_step(self, gradient, variable, slots, lr):
         if self.momentum == 0:
-            variable.assign_sub(gradient * lr)
-            return
-        m = slots["momentum"]
+            return variable - gradient * lr, {}
         momentum = tf.cast(self.momentum, variable.dtype)
-        m.assign(m * momentum - gradient * lr)
+        m = slots["momentum"] * momentum - gradient * lr
         if self.nesterov:
-            variable.assign_add(m * momentum - gradient * lr)
-        else:
-            variable.assign_add(m)
+            return variable + (m * momentum - gradient * lr), {"momentum": m}
+        return variable + m, {"momentum": m}
 
     def get_config(self):
         return {
@@ -446,9 +495,9 @@ class Adagrad(Optimizer):
         return {"accumulator": self.initial_accumulator_value}
 
     def _update_step(self, gradient, variable, slots, lr):
-        accumulator = slots["accumulator"]
-        accumulator.assign_add(tf.square(gradient))
-        variable.assign_sub((lr * gradient) / tf.sqrt(accumulator + self.epsilon))
+        accumulator = slots["accumulator"] + tf.square(gradient)
+        value = variable - (lr * gradient) / tf.sqrt(accumulator + self.epsilon)
+        return value, {"accumulator": accumulator}
 
     def get_config(self):
         return {
@@ -505,22 +554,19 @@ class RMSprop(Optimizer):
 
     def _update_step(self, gradient, variable, slots, lr):
         rho = self.rho
-        velocity = slots["velocity"]
         # `1 - rho` is computed in float64 before rounding, as Keras does.
-        velocity.assign(rho * velocity + (1 - rho) * tf.square(gradient))
+        velocity = rho * slots["velocity"] + (1 - rho) * tf.square(gradient)
+        new = {"velocity": velocity}
         if self.centered:
-            average = slots["average_gradient"]
-            average.assign(rho * average + (1 - rho) * gradient)
+            average = rho * slots["average_gradient"] + (1 - rho) * gradient
+            new["average_gradient"] = average
             denominator = velocity - tf.square(average) + self.epsilon
         else:
             denominator = velocity + self.epsilon
         increment = (lr * gradient) / tf.sqrt(denominator)
         if self.momentum > 0:
-            m = slots["momentum"]
-            m.assign(self.momentum * m + increment)
-            variable.assign_sub(m)
-        else:
-            variable.assign_sub(increment)
+            new["momentum"] = increment = self.momentum * slots["momentum"] + increment
+        return variable - increment, new
 
     def get_config(self):
         return {
@@ -582,13 +628,12 @@ class Adam(Optimizer):
         beta_2_power = tf.pow(tf.cast(self.beta_2, dtype), step)
         alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         m, v = slots["momentum"], slots["velocity"]
-        m.assign_add((gradient - m) * (1 - self.beta_1))
-        v.assign_add((tf.square(gradient) - v) * (1 - self.beta_2))
+        m = m + (gradient - m) * (1 - self.beta_1)
+        v = v + (tf.square(gradient) - v) * (1 - self.beta_2)
+        new = {"momentum": m, "velocity": v}
         if self.amsgrad:
-            v_hat = slots["velocity_hat"]
-            v_hat.assign(tf.maximum(v_hat, v))
-            v = v_hat
-        variable.assign_sub((m * alpha) / (tf.sqrt(v) + self.epsilon))
+            v = new["velocity_hat"] = tf.maximum(slots["velocity_hat"], v)
+        return variable - (m * alpha) / (tf.sqrt(v) + self.epsilon), new
 
     def get_config(self):
         return {

@@ -150,8 +150,11 @@ class Trainer:
 
         Gradients and the loss are summed over replicas (each is already divided by the
         global batch size), so every replica sees the same values and takes the same
-        decision: apply the update, or skip it because the loss is not finite. Returns
-        whether the update was applied.
+        decision: apply the update, or refuse it because the loss, a gradient or a new
+        weight or slot value is not finite. How a kernel treats NaN (a fused oneDNN
+        matmul+ReLU can turn a NaN input into a finite loss) cannot sneak a NaN into the
+        weights: the optimizer checks the values it is about to write. The metrics count
+        only applied steps. Returns whether the loop goes on (False: stop at this step).
         """
         x = to_model_input(x, self.model.n_inputs)
         variables = self.model.trainable_variables
@@ -164,24 +167,28 @@ class Trainer:
         if ctx.num_replicas_in_sync > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
-        finite = tf.math.is_finite(loss)
+        applied, go_on = ctx.merge_call(self._apply_update,
+                                        args=(tf.math.is_finite(loss), grads))
 
         @tf.autograph.experimental.do_not_convert
         def count():
             update_metrics(self.train_metrics, y, outputs, per_example)
             return tf.constant(True)
 
-        tf.cond(finite, count, lambda: tf.constant(False))
-        return ctx.merge_call(self._apply_update, args=(finite, grads))
+        tf.cond(applied, count, lambda: tf.constant(False))
+        return go_on
 
     @tf.autograph.experimental.do_not_convert
-    def _apply_update(self, strategy, finite, grads):
-        """Cross-replica: the optimizer update and the step count, or a record of the bad step."""
-        finite = strategy.experimental_local_results(finite)[0]
-        variables = self.model.trainable_variables
+    def _apply_update(self, strategy, finite_loss, grads):
+        """Cross-replica: the update and the step count, or a record of the refused step.
+
+        Returns `(applied, go_on)`: whether the update was applied, and whether the loop
+        goes on (a refused step stops it unless non-finite steps are skipped)."""
+        finite_loss = strategy.experimental_local_results(finite_loss)[0]
+        applied = self.optimizer.apply(grads, self.model.trainable_variables,
+                                       if_finite=finite_loss)
 
         def update():
-            self.optimizer.apply(grads, variables)
             self.state.step.assign_add(1)
             self.state.position.assign_add(1)
             return tf.constant(True)
@@ -194,7 +201,7 @@ class Trainer:
             self.state.bad_step.assign(self.state.step + 1)
             return tf.constant(False)
 
-        return tf.cond(finite, update, skip)
+        return applied, tf.cond(applied, update, skip)
 
     def _resident_replica_step(self, position):
         ctx = tf.distribute.get_replica_context()
@@ -576,8 +583,9 @@ class Trainer:
         if bad:
             kept = self.keeper.latest if self.keeper else None
             raise NonFiniteLossError(
-                f"the training loss became NaN or Inf at step {bad} (epoch "
-                f"{int(self.state.epoch.numpy()) + 1}); that update was not applied and "
+                f"the training loss, a gradient or an updated weight became NaN or Inf at "
+                f"step {bad} (epoch {int(self.state.epoch.numpy()) + 1}); that update was "
+                "not applied and "
                 f"training stopped. Last good checkpoint: {kept or 'none written yet'}. "
                 "Lower the learning rate, or check the inputs for NaN/Inf and extreme values",
                 step=bad)

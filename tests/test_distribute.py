@@ -42,6 +42,8 @@ def test_mirrored_over_two_devices_equals_one_device():
             np.testing.assert_allclose(single, mirrored, rtol=1e-5, atol=1e-6, err_msg=key)
     assert "must divide evenly over the 2 replicas" in report["odd_batch_error"]
     assert "inside strategy.scope()" in report["outside_scope_error"]
+    assert report["nonfinite_step"] == 7 and report["nonfinite_iterations"] == 6
+    assert report["nonfinite_all_finite"]
 
 
 def test_two_workers_agree_and_the_chief_checkpoint_restores_in_a_plain_process(tmp_path):

@@ -29,6 +29,21 @@ for resident in (True, False):
         "max_weight_diff": max(float(np.abs(ws[k] - wm[k]).max()) for k in ws),
         "history": {k: (hs[k], hm[k]) for k in ("loss", "accuracy", "val_accuracy")},
     }
+# A finite loss with NaN gradients (as oneDNN's fused kernels can give) on 2 replicas:
+# the update is refused on both, nothing non-finite reaches a weight or a slot.
+from test_nonfinite_guard import data, poisoned_loss  # noqa: E402
+
+px, py = data(first_label_zero_at=120)
+guarded = lt.Trainer(lambda: lt.dnn(784, (16,), 10, seed=0), loss=poisoned_loss,
+                     optimizer=lt.Adam(), strategy=strategy, verbose=0, histograms=False)
+try:
+    guarded.fit((px, py), epochs=1, batch_size=20, shuffle=False)
+except lt.NonFiniteLossError as e:
+    report["nonfinite_step"] = e.step
+values = [v.numpy() for v in guarded.model.trainable_variables] + [
+    s.numpy() for slots in guarded.optimizer._slots for s in slots.values()]
+report["nonfinite_all_finite"] = all(bool(np.isfinite(v).all()) for v in values)
+report["nonfinite_iterations"] = int(guarded.optimizer.iterations.numpy())
 try:
     lt.Trainer(lambda: lt.dnn(784, (8,), 10), strategy=strategy, verbose=0).fit(
         (x, y), epochs=1, batch_size=51)
