@@ -8,47 +8,61 @@
                 early_stopping=lt.EarlyStopping(patience=5))
     print(trainer.evaluate(data.test))
     restored = lt.restore("logs/my_run")   # in a fresh process: the network alone
+
+The names below are imported on first use, so `import lowtf` (and `lowtf --help`)
+does not pay for TensorFlow until something needs it.
 """
 
-import os as _os
+import importlib as _importlib
+import importlib.util as _importlib_util
 
-# TensorFlow's C++ INFO/WARNING chatter drowns the training log; a user's own setting wins.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from lowtf.activations import ACTIVATIONS, get_activation
-from lowtf.checkpoints import read_config
-from lowtf.datasets import (FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, DataSplits, Split,
-                            find_dataset, load_dataset, load_fashion_mnist, load_mnist)
-from lowtf.errors import (CheckpointError, ConfigError, DataError, LowtfError,
-                          NonFiniteLossError)
-from lowtf.feeds import array_batches, eval_batches
-from lowtf.experiment import Experiment, load_experiment, run_experiment
-from lowtf.idx import read_idx, write_idx
-from lowtf.images import load_image, load_images
-from lowtf.inference import Predictor, restore
-from lowtf.layers import NeuronLayer, neuron_layer
-from lowtf.losses import LOSSES, get_loss
-from lowtf.metrics import BinaryAccuracy, Mean, Metric, TopKAccuracy, get_metric
-from lowtf.monitor import EarlyStopping, Monitor
-from lowtf.network import Network, dnn
-from lowtf.optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, get_optimizer
-from lowtf.trainer import Trainer
-from lowtf import pictures
-from lowtf.export import export_saved_model
-from lowtf.plot import plot_runs
-from lowtf.sweep import LogUniform, Sweep, SweepResult, Uniform, load_sweep, run_sweep
+from lowtf import tf_chatter as _tf_chatter
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ACTIVATIONS", "Adagrad", "Adam", "BinaryAccuracy", "CheckpointError", "ConfigError",
-    "DataError", "DataSplits", "EarlyStopping", "Experiment", "FASHION_MNIST_CLASS_NAMES", "LOSSES",
-    "LowtfError", "MNIST_CLASS_NAMES", "Mean", "Metric", "Monitor", "Network", "NeuronLayer",
-    "NonFiniteLossError", "Optimizer", "Predictor", "RMSprop", "SGD", "Split", "TopKAccuracy", "Trainer",
-    "array_batches", "dnn", "eval_batches", "find_dataset", "get_activation", "get_loss",
-    "get_metric", "get_optimizer", "load_dataset", "load_fashion_mnist", "load_image",
-    "load_experiment", "load_images", "load_mnist", "neuron_layer", "read_config", "read_idx",
-    "restore", "run_experiment", "write_idx",
-    "LogUniform", "Sweep", "SweepResult", "Uniform", "export_saved_model", "load_sweep",
-    "pictures", "plot_runs", "run_sweep",
-]
+# TensorFlow's start-up log lines drown the training log; a user's own setting wins.
+_tf_chatter.arm()
+
+# The public API: module -> the names it exports.
+_API = {
+    "lowtf.activations": ("ACTIVATIONS", "get_activation"),
+    "lowtf.checkpoints": ("read_config",),
+    "lowtf.datasets": ("FASHION_MNIST_CLASS_NAMES", "MNIST_CLASS_NAMES", "DataSplits", "Split",
+                       "find_dataset", "load_dataset", "load_fashion_mnist", "load_mnist"),
+    "lowtf.errors": ("CheckpointError", "ConfigError", "DataError", "LowtfError",
+                     "NonFiniteLossError"),
+    "lowtf.feeds": ("array_batches", "eval_batches"),
+    "lowtf.experiment": ("Experiment", "load_experiment", "run_experiment"),
+    "lowtf.idx": ("read_idx", "write_idx"),
+    "lowtf.images": ("load_image", "load_images"),
+    "lowtf.inference": ("Predictor", "restore"),
+    "lowtf.layers": ("NeuronLayer", "neuron_layer"),
+    "lowtf.losses": ("LOSSES", "get_loss"),
+    "lowtf.metrics": ("BinaryAccuracy", "Mean", "Metric", "TopKAccuracy", "get_metric"),
+    "lowtf.monitor": ("EarlyStopping", "Monitor"),
+    "lowtf.network": ("Network", "dnn"),
+    "lowtf.optimizers": ("SGD", "Adagrad", "Adam", "Optimizer", "RMSprop", "get_optimizer"),
+    "lowtf.trainer": ("Trainer",),
+    "lowtf.export": ("export_saved_model",),
+    "lowtf.plot": ("plot_runs",),
+    "lowtf.sweep": ("LogUniform", "Sweep", "SweepResult", "Uniform", "load_sweep", "run_sweep"),
+}
+_MODULE_OF = {name: module for module, names in _API.items() for name in names}
+
+__all__ = sorted(_MODULE_OF) + ["pictures"]
+
+
+def __getattr__(name):
+    """Imports a public name (or a submodule such as `lt.pictures`) on first use."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        if name.startswith("_") or _importlib_util.find_spec(f"lowtf.{name}") is None:
+            raise AttributeError(f"module 'lowtf' has no attribute {name!r}")
+        return _importlib.import_module(f"lowtf.{name}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from lowtf.errors import ConfigError
+from lowtf.names import ACTIVATION_NAMES
 
 
 def _leaky_relu(x):
@@ -21,6 +22,7 @@ ACTIVATIONS = {
     "gelu": tf.nn.gelu,
     "softmax": tf.nn.softmax,
 }
+assert tuple(ACTIVATIONS) == ACTIVATION_NAMES
 
 
 def get_activation(activation):

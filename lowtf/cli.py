@@ -2,7 +2,6 @@
 
 import argparse
 import dataclasses
-import os
 import sys
 
 # --xla values and the Experiment.xla they stand for (None: XLA where it compiles).
@@ -41,11 +40,15 @@ def _layers(text):
 
 
 def build_parser():
-    from lowtf.activations import ACTIVATIONS
-    from lowtf.optimizers import OPTIMIZERS
+    from lowtf import __version__
+    from lowtf.names import ACTIVATION_NAMES as ACTIVATIONS, OPTIMIZER_NAMES as OPTIMIZERS
 
     parser = argparse.ArgumentParser(
         prog="lowtf", description="Train, evaluate and use lowtf networks.")
+    parser.add_argument("--version", action="version", version=f"lowtf {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show TensorFlow's own log messages (hidden by default; "
+                             "a TF_CPP_MIN_LOG_LEVEL you set yourself is always respected)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser(
@@ -411,8 +414,11 @@ def _plot(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)  # help and usage errors end here, without TensorFlow
+    if args.verbose:
+        from lowtf import tf_chatter
+
+        tf_chatter.disarm()
     from lowtf.errors import LowtfError
 
     try:

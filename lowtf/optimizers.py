@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from lowtf.errors import ConfigError
+from lowtf.names import OPTIMIZER_NAMES
 
 __all__ = [
     "OPTIMIZERS",
@@ -35,7 +36,7 @@ __all__ = [
     "get_optimizer",
 ]
 
-OPTIMIZERS = ("sgd", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+OPTIMIZERS = OPTIMIZER_NAMES
 
 
 def _config_error(message):
