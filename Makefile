@@ -1,5 +1,6 @@
 # The two quick-start commands: `make train` and `make test`. Each creates .venv,
-# installs lowtf with what it needs, and makes sure the Fashion-MNIST files are there.
+# installs lowtf with the versions in constraints.txt, and makes sure the Fashion-MNIST
+# files are there.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,19 +15,26 @@ train: $(STAMP) data
 	@echo "--- restoring the final model in a new process ---"
 	$(BIN)/lowtf evaluate logs/fashion_mnist_dnn
 
+# The whole suite with this CPU's oneDNN default, then the numerics-sensitive tests
+# (NaN guard, exact resume, optimizers vs Keras, evaluation) with oneDNN the other way:
+# the machines that run lowtf differ, and so do their kernels.
 test: $(STAMP) data browser
+	@$(BIN)/python -m lowtf.machine
 	$(BIN)/pytest -q
+	@other=$$($(BIN)/python -m lowtf.machine --other-onednn) && \
+	  echo "--- numerics tests again with TF_ENABLE_ONEDNN_OPTS=$$other ---" && \
+	  TF_ENABLE_ONEDNN_OPTS=$$other $(BIN)/pytest -q -m numerics
 
 benchmark: $(STAMP) data
 	$(BIN)/python benchmarks/train_speed.py
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  echo "python3 -m venv failed; installing python3-venv"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && \
 	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 # The data: LOWTF_DATA_DIR or the Keras cache if the user has them, else Debian's package.

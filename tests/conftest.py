@@ -13,6 +13,12 @@ settings.register_profile("explore", derandomize=False, max_examples=1000)
 settings.load_profile(os.environ.get("LOWTF_HYPOTHESIS", "ci"))
 
 
+def pytest_report_header(config):
+    from lowtf.machine import describe
+
+    return f"machine: {describe()}"
+
+
 def make_classification(n=600, n_inputs=784, n_classes=10, seed=0, dtype=np.float32):
     """Examples clustered around one random prototype per class (learnable in an epoch)."""
     rng = np.random.default_rng(seed)

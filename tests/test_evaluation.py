@@ -10,6 +10,8 @@ import lowtf as lt
 from conftest import make_classification
 from lowtf.memory import release_free_memory
 
+pytestmark = pytest.mark.numerics  # also run with oneDNN switched the other way
+
 
 @pytest.fixture
 def model():

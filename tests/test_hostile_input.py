@@ -102,6 +102,7 @@ def reference_metrics(logits, labels):
             "top3_accuracy": float(np.mean(above < 3))}
 
 
+@pytest.mark.numerics
 @settings(max_examples=150, **SETTINGS)
 @given(data=st.data(), n=st.integers(0, 12))
 def test_evaluate_gives_the_true_loss_and_accuracy_or_a_data_error(data, n):
@@ -213,6 +214,7 @@ def test_fit_trains_or_refuses_hostile_arrays(x, y, batch, loss, resident):
         assert math.isfinite(history["loss"][-1])
 
 
+@pytest.mark.numerics
 def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_checkpoint(tmp_path):
     (x, y), _ = make_prototype_data(200, 200, seed=2)
     x = x.copy()
@@ -228,6 +230,7 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_checkpoint(tmp_p
     assert os.path.basename(trainer.keeper.latest) == "ckpt-12"
 
 
+@pytest.mark.numerics
 def test_skip_nonfinite_skips_and_counts_bad_steps_off_by_default(tmp_path):
     (x, y), _ = make_prototype_data(200, 200, seed=2)
     x = x.copy()

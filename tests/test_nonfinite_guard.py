@@ -12,6 +12,8 @@ import tensorflow as tf
 
 import lowtf as lt
 
+pytestmark = pytest.mark.numerics  # also run with oneDNN switched the other way
+
 
 @tf.custom_gradient
 def _nan_gradient(outputs):

@@ -19,6 +19,8 @@ from lowtf.optimizers import (
     get_optimizer,
 )
 
+pytestmark = pytest.mark.numerics  # also run with oneDNN switched the other way
+
 STEPS = 20
 RTOL = ATOL = 1e-6
 

@@ -27,6 +27,8 @@ from tensorboard.backend.event_processing import plugin_event_accumulator
 
 from lowtf.idx import write_idx
 
+pytestmark = pytest.mark.numerics  # also run with oneDNN switched the other way
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_VALIDATION, N_TRAIN, BATCH = 5000, 600, 20
 STEPS_PER_EPOCH = N_TRAIN // BATCH            # 30; one traced call per step (1/20 epoch)

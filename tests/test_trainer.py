@@ -61,6 +61,7 @@ def test_a_dataset_with_a_partial_last_batch_traces_once(small_data):
     assert history["step"] == [17, 34]
 
 
+@pytest.mark.numerics
 def test_resident_and_tf_data_paths_give_the_same_weights(small_data):
     train, _ = small_data
     a, b = trainer_for(seed=3), trainer_for(seed=3)
@@ -71,6 +72,7 @@ def test_resident_and_tf_data_paths_give_the_same_weights(small_data):
         np.testing.assert_allclose(wa[key], wb[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.numerics
 def test_xla_and_plain_graph_agree(small_data):
     train, _ = small_data
     a, b = trainer_for(seed=4, xla=True), trainer_for(seed=4, xla=False)
@@ -80,6 +82,7 @@ def test_xla_and_plain_graph_agree(small_data):
         np.testing.assert_allclose(value, weights(b)[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+@pytest.mark.numerics
 def test_uint8_and_float_inputs_train_identically():
     x8, y = make_classification(300, dtype=np.uint8)
     xf = x8.astype(np.float32) / 255.0
@@ -91,6 +94,7 @@ def test_uint8_and_float_inputs_train_identically():
         np.testing.assert_allclose(value, weights(b)[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.numerics
 def test_resume_continues_exactly_where_it_stopped(tmp_path, small_data):
     train, val = small_data
     straight = trainer_for(tmp_path / "straight")
@@ -105,6 +109,7 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, small_data):
     assert int(second.optimizer.iterations.numpy()) == 40
 
 
+@pytest.mark.numerics
 def test_resume_mid_epoch_from_a_step_checkpoint(tmp_path, small_data):
     train, _ = small_data
     straight = trainer_for(tmp_path / "a", steps_per_call=2)
@@ -193,6 +198,7 @@ def test_monitor_rejects_unknown_metrics_and_bad_settings(small_data):
         lt.Monitor(mode="up")
 
 
+@pytest.mark.numerics
 def test_non_finite_loss_stops_at_the_step_and_keeps_the_last_good_checkpoint(tmp_path,
                                                                               small_data):
     (x, _), _ = small_data
@@ -215,6 +221,7 @@ def test_non_finite_loss_stops_at_the_step_and_keeps_the_last_good_checkpoint(tm
         np.testing.assert_array_equal(value, good_weights[key])
 
 
+@pytest.mark.numerics
 def test_nan_in_a_dataset_is_reported_as_a_non_finite_loss(small_data):
     (x, y), _ = small_data
     x = x.copy()
