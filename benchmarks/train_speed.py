@@ -80,8 +80,10 @@ def machine_info():
     except AttributeError:
         usable = os.cpu_count()
     simd = [f for f in ("avx512f", "avx2", "fma") if f in flags]
+    from lowtf.machine import onednn_enabled
     return {"cpu_model": model, "cpu_count": os.cpu_count(), "usable_cores": usable,
-            "simd": simd, "platform": platform.platform(), "python": platform.python_version()}
+            "simd": simd, "platform": platform.platform(), "python": platform.python_version(),
+            "onednn": onednn_enabled()}
 
 
 def load_average():
@@ -101,7 +103,26 @@ def summarize(values):
 
 
 # ---- the variants -----------------------------------------------------------------------
-def lowtf_variant(name, xla=None, resident=None):
+def loss_only_guard(optimizer):
+    """Makes `optimizer` check only the loss before an update, as lowtf did before issue 9.
+
+    lowtf's guard also checks every new weight and slot value (a fused oneDNN kernel can
+    give a finite loss with NaN gradients); this variant times what that costs.
+    """
+    import tensorflow as tf
+    apply = optimizer.apply
+
+    def loss_only(gradients, variables, if_finite=None):
+        def update():
+            apply(gradients, variables)
+            return tf.constant(True)
+
+        return tf.cond(if_finite, update, lambda: tf.constant(False))
+
+    optimizer.apply = loss_only
+
+
+def lowtf_variant(name, xla=None, resident=None, full_guard=True):
     """A lowtf run: fresh network and Trainer, one fit of 1 warm-up + `epochs` timed epochs."""
 
     def run(data, batch_size, epochs):
@@ -109,6 +130,8 @@ def lowtf_variant(name, xla=None, resident=None):
         kwargs = {} if xla is None else {"xla": xla}
         trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.SGD(LEARNING_RATE), run_dir=None,
                              verbose=0, histograms=False, **kwargs)
+        if not full_guard:
+            loss_only_guard(trainer.optimizer)
         # CPU seconds per epoch (all threads): wrap the instance's epoch method from outside.
         cpu, train_epoch = [], trainer._train_epoch
 
@@ -425,7 +448,8 @@ def report(result):
     out.append("=" * 100)
     out.append(f"lowtf training speed benchmark   {result['date']}")
     out.append(f"machine   {m['cpu_model']}, {m['cpu_count']} cores ({m['usable_cores']} usable), "
-               f"SIMD {'/'.join(m['simd']) or '?'}; {m['platform']}")
+               f"SIMD {'/'.join(m['simd']) or '?'}, oneDNN "
+               f"{'on' if m.get('onednn') else 'off'}; {m['platform']}")
     out.append(f"software  python {m['python']}, TensorFlow {v['tensorflow']}, Keras {v['keras']} "
                f"(jit_compile default 'auto' -> {v['keras_auto_jit_compile']} here), "
                f"numpy {v['numpy']}, lowtf {v['lowtf']}")
@@ -461,7 +485,8 @@ def report(result):
     rows = (("lowtf / Keras spe=1", "lowtf_over_keras_spe1", "cpu_lowtf_over_keras_spe1"),
             ("lowtf / Keras best spe", "lowtf_over_keras_best", "cpu_lowtf_over_keras_best"),
             ("lowtf xla=False / Keras best spe", "lowtf_noxla_over_keras_best", None),
-            ("lowtf resident=False / Keras best spe", "lowtf_tfdata_over_keras_best", None))
+            ("lowtf resident=False / Keras best spe", "lowtf_tfdata_over_keras_best", None),
+            ("NaN guard: lowtf / loss-only check", "lowtf_over_loss_only_guard", None))
     for label, key, cpu_key in rows:
         row = f"  {label:<{width}}"
         for b in bss:
@@ -646,6 +671,7 @@ def main(argv=None):
     variants = [lowtf_variant("lowtf (XLA auto)"),
                 lowtf_variant("lowtf xla=False", xla=False),
                 lowtf_variant("lowtf resident=False (tf.data)", resident=False),
+                lowtf_variant("lowtf, loss-only NaN check", full_guard=False),
                 keras_variant(1)] + [keras_variant(s) for s in args.keras_spe]
     names = [name for name, _ in variants]
     raw = {str(b): {name: [] for name in names} for b in args.batch_sizes}
@@ -695,7 +721,9 @@ def main(argv=None):
                        "lowtf_over_keras_best": med["lowtf (XLA auto)"] / med[best],
                        "lowtf_noxla_over_keras_best": med["lowtf xla=False"] / med[best],
                        "lowtf_tfdata_over_keras_best":
-                           med["lowtf resident=False (tf.data)"] / med[best]}
+                           med["lowtf resident=False (tf.data)"] / med[best],
+                       "lowtf_over_loss_only_guard":
+                           med["lowtf (XLA auto)"] / med["lowtf, loss-only NaN check"]}
         fractions[key] = {"exact": med["lowtf (XLA auto)"] * fl["exact"] / peak,
                           "three_x": med["lowtf (XLA auto)"] * fl["three_x"] / peak,
                           "cpu_exact": cmed["lowtf (XLA auto)"] * fl["exact"] / cpu_peak,

@@ -31,3 +31,22 @@ def test_step_matmul_floor_times_every_product_with_both_libraries():
         seconds = floor["step_seconds"][lib]
         assert seconds == pytest.approx(sum(d[f"{lib}_seconds"] for d in floor["dots"].values()))
         assert floor["ceiling_samples_per_second"][lib] == pytest.approx(8 / seconds)
+
+
+def test_the_loss_only_variant_checks_the_loss_alone():
+    """The benchmark times the full NaN guard against this older, weaker check."""
+    import numpy as np
+    import tensorflow as tf
+
+    import lowtf as lt
+
+    variable = tf.Variable([1.0, 2.0])
+    optimizer = lt.SGD(1.0)
+    optimizer.build([variable])
+    gradient = tf.constant([np.nan, 1.0])
+    assert not bool(optimizer.apply([gradient], [variable], if_finite=tf.constant(True)))
+    train_speed.loss_only_guard(optimizer)
+    assert not bool(optimizer.apply([gradient], [variable], if_finite=tf.constant(False)))
+    np.testing.assert_array_equal(variable.numpy(), [1.0, 2.0])
+    assert bool(optimizer.apply([gradient], [variable], if_finite=tf.constant(True)))
+    assert np.isnan(variable.numpy()[0])
