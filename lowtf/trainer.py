@@ -313,8 +313,9 @@ class Trainer:
             `{metric: [value per epoch]}`, e.g. `history["val_accuracy"]`.
 
         Raises:
-            NonFiniteLossError: the loss became NaN/Inf; the step is named and the last
-                good checkpoint is kept.
+            NonFiniteLossError: the loss, a gradient or a new weight became NaN/Inf; that
+                update was not applied, the step is named and the last good checkpoint
+                is kept.
         """
         check_count("epochs", epochs)
         check_count("batch_size", batch_size)
