@@ -22,7 +22,7 @@ test: $(STAMP) data browser
 	@$(BIN)/python -m lowtf.machine
 	$(BIN)/pytest -q
 	@other=$$($(BIN)/python -m lowtf.machine --other-onednn) && \
-	  echo "--- numerics tests again with TF_ENABLE_ONEDNN_OPTS=$$other ---" && \
+	  echo "--- numerics tests again: $$(TF_ENABLE_ONEDNN_OPTS=$$other $(BIN)/python -m lowtf.machine)" && \
 	  TF_ENABLE_ONEDNN_OPTS=$$other $(BIN)/pytest -q -m numerics
 
 benchmark: $(STAMP) data
