@@ -31,7 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+import lowtf  # noqa: E402,F401  (first: it keeps TensorFlow's start-up chatter quiet)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,24 +63,14 @@ def flops_per_sample(layers=LAYERS):
 
 # ---- machine facts ----------------------------------------------------------------------
 def machine_info():
-    model, flags = "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and model == "unknown":
-                    model = value.strip()
-                elif key == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        model = platform.processor() or "unknown"
+    from lowtf.machine import cpu_model, onednn_enabled
+
+    model, flags = cpu_model()
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
     simd = [f for f in ("avx512f", "avx2", "fma") if f in flags]
-    from lowtf.machine import onednn_enabled
     return {"cpu_model": model, "cpu_count": os.cpu_count(), "usable_cores": usable,
             "simd": simd, "platform": platform.platform(), "python": platform.python_version(),
             "onednn": onednn_enabled()}

@@ -15,7 +15,7 @@ FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "VNNI", "amx_ti
 
 
 def cpu_model():
-    """`(model name, [notable SIMD features])` from /proc/cpuinfo."""
+    """`(model name, set of CPU flags)` from /proc/cpuinfo."""
     model, flags = "unknown CPU", set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -27,7 +27,7 @@ def cpu_model():
                     flags = set(value.split())
     except OSError:
         pass
-    return model, [name for flag, name in FEATURES.items() if flag in flags]
+    return model, flags
 
 
 def onednn_enabled():
@@ -39,7 +39,8 @@ def onednn_enabled():
 
 def describe():
     """e.g. 'AMD EPYC (AVX2/AVX-512/VNNI), 2 cores, oneDNN on (CPU default)'."""
-    model, features = cpu_model()
+    model, flags = cpu_model()
+    features = [name for flag, name in FEATURES.items() if flag in flags]
     forced = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
     how = f"TF_ENABLE_ONEDNN_OPTS={forced}" if forced is not None else "CPU default"
     return (f"{model} ({'/'.join(features) or 'no AVX2'}), {os.cpu_count()} cores, "
