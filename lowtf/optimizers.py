@@ -329,9 +329,8 @@ class Optimizer(tf.Module):
                    for g, v in zip(gradients, variables)]
             if if_finite is not None:
                 if_finite = self._all_finite(if_finite, new)
-            for variable, (value, slot_values) in zip(variables, new):
-                self._assign(variable, value, self._slots[self._index_of(variable)],
-                             slot_values, if_finite)
+            self._assign([(variable, value, self._slots[self._index_of(variable)], slot_values)
+                          for variable, (value, slot_values) in zip(variables, new)], if_finite)
         if if_finite is None:
             self._iterations.assign_add(1)
             return None
@@ -367,19 +366,21 @@ class Optimizer(tf.Module):
 
     def _update_one(self, variable, gradient, slots, if_finite=None):
         value, slot_values = self._new_values(variable, gradient, slots)
-        self._assign(variable, value, slots, slot_values, if_finite)
+        self._assign([(variable, value, slots, slot_values)], if_finite)
 
     @staticmethod
-    def _assign(variable, value, slots, slot_values, if_finite):
+    def _assign(updates, if_finite):
+        """Assigns `(variable, value, slots, slot values)` updates, all or (if refused) none."""
         def assign():
-            for name, slot_value in slot_values.items():
-                slots[name].assign(slot_value)
-            variable.assign(value)
+            for variable, value, slots, slot_values in updates:
+                for name, slot_value in slot_values.items():
+                    slots[name].assign(slot_value)
+                variable.assign(value)
             return tf.constant(True)
 
         if if_finite is None:
             assign()
-        else:  # a refused update leaves the variable and its slots as they were
+        else:  # a refused update leaves the variables and their slots as they were
             tf.cond(if_finite, assign, lambda: tf.constant(False))
 
     def _slot_specs(self):
