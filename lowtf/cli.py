@@ -79,7 +79,7 @@ def build_parser():
                             "GPUs or logical CPUs, or multiworker over the TF_CONFIG cluster")
     train.add_argument("--devices", type=_positive_int,
                        help="logical CPU devices for --strategy mirrored without GPUs "
-                            "(default 2)")
+                            "(default 2, at most 64; must divide --batch-size)")
     train.add_argument("--save-every-steps", type=_positive_int, metavar="N",
                        help="also checkpoint within epochs, at every multiple of N steps")
     train.add_argument("--deterministic", action="store_true",

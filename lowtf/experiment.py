@@ -22,7 +22,7 @@ from pathlib import Path
 from lowtf import pictures
 from lowtf.datasets import load_dataset
 from lowtf.determinism import check_seed, enable_determinism
-from lowtf.distribute import is_chief, make_strategy
+from lowtf.distribute import check_devices, is_chief, make_strategy
 from lowtf.errors import ConfigError, check_count
 from lowtf.monitor import EarlyStopping
 from lowtf.network import dnn
@@ -102,6 +102,7 @@ class Experiment:
                 f"({params * 4 / 2**30:.1f} GiB of float32 weights, more with optimizer "
                 f"slots); the limit is {MAX_PARAMETERS:,} — check the sizes for a typo")
         check_count("save_every_steps", self.save_every_steps, optional=True)
+        check_devices(self.devices, self.batch_size)
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ConfigError(f"patience must be an int >= 1 or None, got {self.patience!r}")
         if not self.name or "/" in self.name:
