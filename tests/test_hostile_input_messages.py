@@ -62,3 +62,50 @@ def test_make_strategy_checks_devices_before_making_them():
     with pytest.raises(lt.ConfigError, match="at most"):
         make_strategy("mirrored", devices=100000)
     assert time.perf_counter() - start < 1.0
+
+
+# ---- 2. experiment files: one line for what is wrong with the file, the user's own errors
+# ---- pass through ----------------------------------------------------------------------------
+
+GOOD = "import lowtf\nexperiment = lowtf.Experiment(name='from_file', epochs=2)\n"
+
+
+def test_an_experiment_file_without_py_is_refused_by_name(tmp_path, capsys):
+    path = tmp_path / "dir" / "file_without_ext"
+    path.parent.mkdir()
+    path.write_text(GOOD)
+    with pytest.raises(lt.ConfigError, match=r"file_without_ext.* not a \.py file"):
+        load_experiment(str(path))
+    with pytest.raises(lt.ConfigError, match=r"not a \.py file"):
+        load_target(str(path))
+    with pytest.raises(lt.ConfigError, match="does not exist"):
+        load_experiment(str(tmp_path / "missing" / "file"))
+    with pytest.raises(lt.ConfigError, match="is a folder"):
+        load_experiment(str(tmp_path / "dir") + "/")
+    assert "not a .py file" in one_line_error(["train", str(path)], capsys)
+    (tmp_path / "good.py").write_text(GOOD)
+    assert load_experiment(str(tmp_path / "good.py")).name == "from_file"
+
+
+def test_a_syntax_error_is_one_line_with_file_and_line(tmp_path, capsys):
+    path = tmp_path / "broken.py"
+    path.write_text("import lowtf\nexperiment = lowtf.Experiment(epochs=2\nx = 1\n")
+    with pytest.raises(lt.ConfigError, match=rf"syntax error in {path}, line \d: "):
+        load_experiment(str(path))
+    with pytest.raises(lt.ConfigError, match=rf"syntax error in {path}"):
+        load_target(str(path))
+    line = one_line_error(["train", str(path)], capsys)
+    assert str(path) in line and "line" in line
+
+
+def test_errors_of_the_experiment_code_itself_pass_through(tmp_path):
+    raising = tmp_path / "raising.py"
+    raising.write_text("raise KeyError('the user wrote this')\n")
+    with pytest.raises(KeyError, match="the user wrote this"):
+        load_experiment(str(raising))
+    importing = tmp_path / "importing.py"
+    importing.write_text("import lowtf_no_such_package_xyz\n")
+    with pytest.raises(ModuleNotFoundError, match="lowtf_no_such_package_xyz"):
+        load_experiment(str(importing))
+    with pytest.raises(lt.ConfigError, match="no experiment 'lowtf_no_such_module_xyz'"):
+        load_experiment("lowtf_no_such_module_xyz")
