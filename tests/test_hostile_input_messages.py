@@ -109,3 +109,54 @@ def test_errors_of_the_experiment_code_itself_pass_through(tmp_path):
         load_experiment(str(importing))
     with pytest.raises(lt.ConfigError, match="no experiment 'lowtf_no_such_module_xyz'"):
         load_experiment("lowtf_no_such_module_xyz")
+
+
+# ---- 3. tf.data input: what is wrong with it, said before training ---------------------------
+
+X = np.random.default_rng(0).random((20, 4)).astype(np.float32)
+Y = (np.arange(20) % 3).astype(np.int32)
+
+
+def tiny_trainer():
+    return lt.Trainer(lt.Network(4, [("hidden", 5, "relu"), ("outputs", 3, None)], seed=1),
+                      optimizer=lt.SGD(0.01), metrics=(), verbose=0, xla=False,
+                      steps_per_call=4)
+
+
+def batches(x=X, y=Y, size=5):
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(size)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("unbatched", tf.data.Dataset.from_tensor_slices((X, Y)), r"unbatched.*\.batch\("),
+    ("empty", batches().take(0), "empty"),
+    ("strings", batches(np.array(["a"] * 20)), "features have dtype string"),
+    ("string labels", batches(y=np.array(["a"] * 20)), "labels have dtype string"),
+    ("float labels", batches(y=Y.astype(np.float32)), "labels have dtype float32.*integer"),
+    ("returns None", lambda epoch: None, "returned None.*tf.data.Dataset"),
+    ("width", batches(np.zeros((20, 5), np.float32)),
+     "inputs have 5 features, the model takes 4"),
+])
+def test_a_dataset_the_model_cannot_take_is_refused_up_front(name, data, message):
+    trainer = tiny_trainer()
+    with pytest.raises(lt.DataError, match=message):
+        trainer.fit(data, epochs=1)
+    assert int(trainer.state.step.numpy()) == 0
+
+
+def test_a_dataset_that_turns_out_empty_is_an_error():
+    with pytest.raises(lt.DataError, match="no batches"):
+        tiny_trainer().fit(batches().filter(lambda x, y: False), epochs=1)
+
+
+def test_labels_out_of_range_or_a_dynamic_width_are_named():
+    with pytest.raises(lt.DataError, match=r"label 12 outside \[0, 3\)"):
+        tiny_trainer().fit(batches(y=Y + 10), epochs=1)
+    with pytest.raises(lt.DataError, match=r"label 12 outside \[0, 3\)"):
+        tiny_trainer().evaluate(batches(y=Y + 10))
+    dynamic = tf.data.Dataset.from_generator(
+        lambda: iter([(np.zeros((5, 5), np.float32), Y[:5])]),
+        output_signature=(tf.TensorSpec([None, None], tf.float32),
+                          tf.TensorSpec([None], tf.int32)))
+    with pytest.raises(lt.DataError, match="25 input values .* 4 features"):
+        tiny_trainer().fit(dynamic, epochs=1)
