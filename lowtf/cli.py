@@ -208,7 +208,8 @@ def build_parser():
                     "for all of them. Needs matplotlib: pip install 'lowtf[plot]'.")
     plot.add_argument("runs", nargs="+", help="run directories, or sweep folders")
     plot.add_argument("-o", "--output", default="curves.png",
-                      help="the image to write (default curves.png)")
+                      help="the image to write: .png, .pdf or .svg (default curves.png); "
+                           "an existing file is replaced only if it is such an image")
     plot.add_argument("--metrics", default="loss,accuracy",
                       help="comma-separated metrics, one panel each (default loss,accuracy)")
     plot.add_argument("--splits", default="train,validation",
@@ -337,6 +338,10 @@ def _sweep(args):
     from lowtf.errors import ConfigError
     from lowtf.sweep import Sweep, load_target, run_sweep
 
+    if args.plot:  # a bad name fails now, not after the whole sweep
+        from lowtf.plot import check_output
+
+        check_output(args.plot)
     sweep, experiment = load_target(args.target)
     grid = {k: [v for v in values.split(",") if v]
             for k, values in _parse_space(args.grid, "--grid").items()}

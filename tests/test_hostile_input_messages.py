@@ -160,3 +160,39 @@ def test_labels_out_of_range_or_a_dynamic_width_are_named():
                           tf.TensorSpec([None], tf.int32)))
     with pytest.raises(lt.DataError, match="25 input values .* 4 features"):
         tiny_trainer().fit(dynamic, epochs=1)
+
+
+# ---- 4. lowtf plot -o: an image name, never over something else -------------------------------
+
+def fake_run(path):
+    path.mkdir(parents=True)
+    (path / "history.json").write_text(json.dumps(
+        {"epoch": [1, 2], "loss": [1.0, 0.5], "accuracy": [0.5, 0.7],
+         "val_loss": [1.1, 0.6], "val_accuracy": [0.4, 0.6]}))
+    return str(path)
+
+
+def test_plot_output_must_be_an_image_name_and_never_replaces_other_files(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    run = fake_run(tmp_path / "run")
+    checkpoint = tmp_path / "checkpoint"
+    line = one_line_error(["plot", run, "-o", str(checkpoint)], capsys)
+    assert ".png" in line and not (tmp_path / "checkpoint.png").exists()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    with pytest.raises(lt.ConfigError, match=r"notes\.txt.*\.png"):
+        lt.plot_runs(run, notes)
+    fake_png = tmp_path / "data.png"
+    fake_png.write_text("not an image")
+    with pytest.raises(lt.ConfigError, match="exists and is not a PNG"):
+        lt.plot_runs(run, fake_png)
+    assert notes.read_text() == "my notes" and fake_png.read_text() == "not an image"
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    with pytest.raises(lt.ConfigError, match="is a folder"):
+        lt.plot_runs(run, folder)
+    svg = tmp_path / "curves.svg"
+    assert cli.main(["plot", run, "-o", str(svg)]) == 0
+    assert capsys.readouterr().out.strip() == f"Wrote {svg}"
+    assert svg.read_text().lstrip().startswith("<?xml")
+    assert lt.plot_runs(run, svg) == str(svg)  # an image of its own kind may be replaced
