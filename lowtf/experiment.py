@@ -11,7 +11,6 @@ reports test accuracy and returns where the logs and checkpoints went.
 import dataclasses
 import importlib
 import importlib.util
-import math
 import numbers
 import os
 import sys
@@ -26,7 +25,7 @@ from lowtf.distribute import check_devices, is_chief, make_strategy
 from lowtf.errors import ConfigError, check_count
 from lowtf.monitor import EarlyStopping
 from lowtf.network import dnn
-from lowtf.optimizers import get_optimizer
+from lowtf.optimizers import check_learning_rate, get_optimizer
 from lowtf.storage import ensure_writable, write_json
 from lowtf.trainer import Trainer
 
@@ -90,10 +89,8 @@ class Experiment:
         check_count("epochs", self.epochs)
         if any(u < 1 for u in self.hidden):
             raise ConfigError(f"hidden layer sizes must be >= 1, got {self.hidden}")
-        if isinstance(self.learning_rate, bool) or not isinstance(
-                self.learning_rate, (int, float)) or not 0 < self.learning_rate < math.inf:
-            raise ConfigError(f"learning_rate must be a finite number > 0, "
-                              f"got {self.learning_rate!r}")
+        object.__setattr__(self, "learning_rate",
+                           check_learning_rate(self.learning_rate, "Experiment"))
         check_seed(self.seed)
         params = count_params(self.hidden)
         if params > MAX_PARAMETERS:

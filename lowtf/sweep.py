@@ -37,7 +37,7 @@ import numpy as np
 from lowtf.activations import ACTIVATIONS
 from lowtf.errors import ConfigError
 from lowtf.experiment import Experiment, count_params, load_module, run_experiment
-from lowtf.optimizers import OPTIMIZERS
+from lowtf.optimizers import OPTIMIZERS, check_learning_rate
 from lowtf.storage import write_json
 
 # Experiment fields a sweep may vary, the short name used in trial ids, and aliases.
@@ -144,9 +144,7 @@ def normalize(param, value):
             value = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"learning_rate must be a number, got {value!r}") from None
-        if not value > 0 or math.isinf(value):
-            raise ConfigError(f"learning_rate must be > 0, got {value!r}")
-        return value
+        return check_learning_rate(value, "sweep")
     if param == "patience":
         if value is None or str(value).lower() in ("none", "0", "off"):
             return None

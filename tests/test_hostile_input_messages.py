@@ -196,3 +196,23 @@ def test_plot_output_must_be_an_image_name_and_never_replaces_other_files(tmp_pa
     assert capsys.readouterr().out.strip() == f"Wrote {svg}"
     assert svg.read_text().lstrip().startswith("<?xml")
     assert lt.plot_runs(run, svg) == str(svg)  # an image of its own kind may be replaced
+
+
+# ---- 5. values that would silently change meaning --------------------------------------------
+
+@pytest.mark.parametrize("value, becomes", [(1e-50, "0.0"), (1e39, "inf"), (1e-40, "0.0")])
+def test_a_learning_rate_float32_cannot_hold_is_refused_naming_it(value, becomes, no_training,
+                                                                  capsys):
+    pattern = rf"learning_rate {re.escape(repr(value))} .*float32.*{becomes}"
+    for make in (lt.SGD, lt.Adam, lambda v: lt.Experiment(learning_rate=v),
+                 lambda v: normalize("learning_rate", str(v))):
+        with pytest.raises(lt.ConfigError, match=pattern):
+            make(value)
+    optimizer = lt.SGD(0.01)
+    with pytest.raises(lt.ConfigError, match=pattern):
+        optimizer.learning_rate = value
+    with pytest.raises(lt.ConfigError, match=r"epsilon 1e-50 .*float32"):
+        lt.Adam(epsilon=1e-50)
+    line = one_line_error(["train", "--learning-rate", str(value)], capsys)
+    assert repr(value) in line and not no_training
+    assert lt.SGD(1e-30).get_config()["learning_rate"] == 1e-30
