@@ -30,8 +30,13 @@ def _positive_float(text):
 
 
 def _layers(text):
+    """Hidden layer sizes from `300,100`; an empty item (`300,,100`) is a typo, not a skip."""
+    items = [u.strip() for u in text.split(",")]
+    if "" in items and text.strip():
+        raise argparse.ArgumentTypeError(
+            f"hidden layer sizes {text!r} have an empty item; write them as 300,100")
     try:
-        sizes = tuple(int(u) for u in text.split(",") if u.strip())
+        sizes = tuple(int(u) for u in items)
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:
@@ -316,7 +321,18 @@ def _parse_space(items, option):
     return space
 
 
-def _random_space(text):
+def _split_values(text, option, item):
+    """The comma-separated values of one --grid/--random item; an empty one is a typo."""
+    from lowtf.errors import ConfigError
+
+    values = [v.strip() for v in text.split(",")]
+    if "" in values:
+        raise ConfigError(f"{option} {item!r} has an empty value; separate values with "
+                          "single commas, e.g. learning_rate=0.01,0.1")
+    return values
+
+
+def _random_space(name, text):
     import re
 
     from lowtf.errors import ConfigError
@@ -324,7 +340,7 @@ def _random_space(text):
 
     match = re.fullmatch(r"(loguniform|uniform|logint|int):([^:]+):([^:]+)", text)
     if not match:
-        return [v for v in text.split(",") if v]
+        return _split_values(text, "--random", f"{name}={text}")
     kind, low, high = match.groups()
     try:
         low, high = float(low), float(high)
@@ -343,9 +359,9 @@ def _sweep(args):
 
         check_output(args.plot)
     sweep, experiment = load_target(args.target)
-    grid = {k: [v for v in values.split(",") if v]
+    grid = {k: _split_values(values, "--grid", f"{k}={values}")
             for k, values in _parse_space(args.grid, "--grid").items()}
-    random = {k: _random_space(v) for k, v in _parse_space(args.random, "--random").items()}
+    random = {k: _random_space(k, v) for k, v in _parse_space(args.random, "--random").items()}
     overrides = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         optimizer=args.optimizer, hidden=args.layers, activation=args.activation,

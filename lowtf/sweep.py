@@ -113,7 +113,14 @@ def _as_hidden(value):
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return (int(value),)
     if isinstance(value, str):
-        parts = [p for p in re.split(r"[-,/ ]+|(?<=\d)x(?=\d)", value.strip()) if p]
+        text = value.strip()
+        if not text:
+            return ()
+        # One separator between sizes: `300--100` or `300,,100` is a typo, not 300-100.
+        parts = re.split(r"\s*[-,/]\s*|(?<=\d)x(?=\d)|\s+", text)
+        if "" in parts:
+            raise ConfigError(f"hidden layers {value!r} have an empty item; write sizes "
+                              "like 300-100")
         try:
             return tuple(int(p) for p in parts)
         except ValueError:

@@ -216,3 +216,27 @@ def test_a_learning_rate_float32_cannot_hold_is_refused_naming_it(value, becomes
     line = one_line_error(["train", "--learning-rate", str(value)], capsys)
     assert repr(value) in line and not no_training
     assert lt.SGD(1e-30).get_config()["learning_rate"] == 1e-30
+
+
+@pytest.mark.parametrize("text", ["300,,100", "300,", ",300", "300, ,100"])
+def test_a_layer_list_with_an_empty_item_is_refused(text, no_training, capsys):
+    with pytest.raises(argparse.ArgumentTypeError, match="empty"):
+        cli._layers(text)
+    with pytest.raises(SystemExit):  # argparse: one usage line, then the error
+        cli.main(["train", "--layers", text])
+    assert "empty" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not no_training
+    assert cli._layers("300, 100") == (300, 100)
+
+
+@pytest.mark.parametrize("text", ["300--100", "300-", "-300", "300,,100", "300 - - 100"])
+def test_a_swept_layer_list_with_an_empty_item_is_refused(text):
+    with pytest.raises(lt.ConfigError, match="empty"):
+        normalize("hidden", text)
+    assert normalize("hidden", "300-100") == normalize("hidden", "300x100") == (300, 100)
+
+
+def test_empty_items_in_sweep_values_are_refused(tmp_path, capsys):
+    line = one_line_error(["sweep", "--grid", "lr=0.01,,0.1", "--report", "--logdir",
+                           str(tmp_path)], capsys)
+    assert "empty" in line and "lr=0.01,,0.1" in line
