@@ -7,6 +7,7 @@ shows inside the graph (a label out of range in a pipeline) is named by
 """
 
 import re
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +16,28 @@ from lowtf.errors import DataError
 
 FEATURE_DTYPES = (np.uint8, np.float32)
 CLASS_LABEL_DTYPES = (tf.int32, tf.int64)  # what the sparse loss and top-k metrics take
+
+
+class InputScaleWarning(UserWarning):
+    """Float features look like unscaled 0-255 pixel values (lowtf scales only uint8)."""
+
+
+def warn_if_unscaled(x, what="features"):
+    """Warns when float features lie in [0, 255] and go above 1: 0-255 pixel values.
+
+    uint8 images are scaled by 1/255 in the graph; floats are taken as they are, so float
+    images in 0-255 would reach a model trained on [0, 1] inputs 255 times too bright.
+    Only a warning: non-image data (counts, measurements) can have this range too, while
+    negative values (standardized features) or values within [0, 1] never warn.
+    """
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0 and 1 < hi <= 255:
+        warnings.warn(
+            f"{what}: float values range up to {hi:.1f} (from {lo:g}), like 0-255 pixel "
+            f"values; lowtf expects float images in [0, 1] or uint8 0-255 (which it scales): "
+            f"divide by 255 or pass uint8. If these are not images, silence this with "
+            f"warnings.filterwarnings('ignore', category=lowtf.inputs.InputScaleWarning)",
+            InputScaleWarning, stacklevel=4)
 
 
 def check_features(x, n_inputs, what="features"):
@@ -43,6 +66,8 @@ def check_features(x, n_inputs, what="features"):
         bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]
         raise DataError(f"{what} contain NaN or Inf (first at example {bad}); clean or drop "
                         "those examples before training")
+    if x.dtype == np.float32:
+        warn_if_unscaled(x, what)
     return x.reshape(len(x), n_inputs)
 
 

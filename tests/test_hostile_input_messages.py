@@ -240,3 +240,29 @@ def test_empty_items_in_sweep_values_are_refused(tmp_path, capsys):
     line = one_line_error(["sweep", "--grid", "lr=0.01,,0.1", "--report", "--logdir",
                            str(tmp_path)], capsys)
     assert "empty" in line and "lr=0.01,,0.1" in line
+
+
+def test_float_images_in_0_255_get_a_warning_naming_the_range_and_the_fix():
+    from lowtf.inputs import InputScaleWarning
+
+    images = np.random.default_rng(0).integers(0, 256, (30, 784)).astype(np.float32)
+    labels = np.arange(30) % 10
+    with pytest.warns(InputScaleWarning, match=r"range up to 255\.0.*divide by 255"):
+        check_features(images, 784)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_features(images / 255, 784)  # [0, 1]: what the model is trained on
+        standardized = (images - images.mean(0)) / (images.std(0) + 1e-6)
+        check_features(standardized.astype(np.float32), 784)
+        check_features(images.astype(np.uint8), 784)
+        check_features(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32), 2)  # XOR
+    model = lt.dnn(784, (8,), 10, seed=0)
+    predictor = lt.Predictor(model)
+    with pytest.warns(InputScaleWarning):
+        predictor.predict(images)
+    with pytest.warns(InputScaleWarning):
+        predictor.evaluate(images, labels)
+    trainer = lt.Trainer(lt.dnn(784, (8,), 10, seed=0), optimizer=lt.SGD(1e-4), verbose=0,
+                         xla=False, metrics=())
+    with pytest.warns(InputScaleWarning, match="training features"):
+        trainer.fit((images, labels), epochs=1, batch_size=10)
