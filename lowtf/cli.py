@@ -29,8 +29,13 @@ def _positive_float(text):
 
 
 def _layers(text):
+    """Hidden layer sizes from `300,100`; an empty item (`300,,100`) is a typo, not a skip."""
+    items = [u.strip() for u in text.split(",")]
+    if "" in items and text.strip():
+        raise argparse.ArgumentTypeError(
+            f"hidden layer sizes {text!r} have an empty item; write them as 300,100")
     try:
-        sizes = tuple(int(u) for u in text.split(",") if u.strip())
+        sizes = tuple(int(u) for u in items)
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:
@@ -82,7 +87,7 @@ def build_parser():
                             "GPUs or logical CPUs, or multiworker over the TF_CONFIG cluster")
     train.add_argument("--devices", type=_positive_int,
                        help="logical CPU devices for --strategy mirrored without GPUs "
-                            "(default 2)")
+                            "(default 2, at most 64; must divide --batch-size)")
     train.add_argument("--save-every-steps", type=_positive_int, metavar="N",
                        help="also checkpoint within epochs, at every multiple of N steps")
     train.add_argument("--deterministic", action="store_true",
@@ -211,7 +216,8 @@ def build_parser():
                     "for all of them. Needs matplotlib: pip install 'lowtf[plot]'.")
     plot.add_argument("runs", nargs="+", help="run directories, or sweep folders")
     plot.add_argument("-o", "--output", default="curves.png",
-                      help="the image to write (default curves.png)")
+                      help="the image to write: .png, .pdf or .svg (default curves.png); "
+                           "an existing file is replaced only if it is such an image")
     plot.add_argument("--metrics", default="loss,accuracy",
                       help="comma-separated metrics, one panel each (default loss,accuracy)")
     plot.add_argument("--splits", default="train,validation",
@@ -318,7 +324,18 @@ def _parse_space(items, option):
     return space
 
 
-def _random_space(text):
+def _split_values(text, option, item):
+    """The comma-separated values of one --grid/--random item; an empty one is a typo."""
+    from lowtf.errors import ConfigError
+
+    values = [v.strip() for v in text.split(",")]
+    if "" in values:
+        raise ConfigError(f"{option} {item!r} has an empty value; separate values with "
+                          "single commas, e.g. learning_rate=0.01,0.1")
+    return values
+
+
+def _random_space(name, text):
     import re
 
     from lowtf.errors import ConfigError
@@ -326,7 +343,7 @@ def _random_space(text):
 
     match = re.fullmatch(r"(loguniform|uniform|logint|int):([^:]+):([^:]+)", text)
     if not match:
-        return [v for v in text.split(",") if v]
+        return _split_values(text, "--random", f"{name}={text}")
     kind, low, high = match.groups()
     try:
         low, high = float(low), float(high)
@@ -340,10 +357,14 @@ def _sweep(args):
     from lowtf.errors import ConfigError
     from lowtf.sweep import Sweep, load_target, run_sweep
 
+    if args.plot:  # a bad name fails now, not after the whole sweep
+        from lowtf.plot import check_output
+
+        check_output(args.plot)
     sweep, experiment = load_target(args.target)
-    grid = {k: [v for v in values.split(",") if v]
+    grid = {k: _split_values(values, "--grid", f"{k}={values}")
             for k, values in _parse_space(args.grid, "--grid").items()}
-    random = {k: _random_space(v) for k, v in _parse_space(args.random, "--random").items()}
+    random = {k: _random_space(k, v) for k, v in _parse_space(args.random, "--random").items()}
     overrides = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         optimizer=args.optimizer, hidden=args.layers, activation=args.activation,

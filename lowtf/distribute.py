@@ -14,13 +14,37 @@ import tempfile
 
 import tensorflow as tf
 
-from lowtf.errors import ConfigError
+from lowtf.errors import ConfigError, check_count
 
 STRATEGIES = ("default", "mirrored", "multiworker")
+# More logical CPU devices than this is taken for a typo: making them takes TensorFlow
+# seconds to minutes (1000 take 38 s), and mirroring gains nothing past the CPU's cores.
+MAX_LOGICAL_CPUS = 64
 
 # What a collective op raises when a peer worker died or stopped answering.
 PEER_LOST_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
                     tf.errors.CancelledError, tf.errors.AbortedError)
+
+
+def check_devices(devices, batch_size=None):
+    """Raises a `ConfigError` unless `devices` (logical CPUs to mirror over, or None) is an
+    int in [1, MAX_LOGICAL_CPUS] that divides the global `batch_size` (when given)."""
+    check_count("devices", devices, optional=True)
+    if devices is None:
+        return
+    if batch_size is not None and devices > batch_size:
+        raise ConfigError(f"devices {devices} exceeds batch_size {batch_size}: each replica "
+                          f"takes an equal share of the global batch; use a device count that "
+                          f"divides {batch_size} (at most {min(batch_size, MAX_LOGICAL_CPUS)})")
+    if batch_size is not None and batch_size % devices:
+        raise ConfigError(f"devices {devices} must divide batch_size {batch_size} (the global "
+                          f"batch, split evenly over the replicas); use a device count that "
+                          f"divides {batch_size}, or a batch size that is a multiple of "
+                          f"{devices}")
+    if devices > MAX_LOGICAL_CPUS:
+        raise ConfigError(f"devices {devices} is too many logical CPU devices: lowtf makes at "
+                          f"most {MAX_LOGICAL_CPUS} (each replica needs a share of the batch "
+                          f"and of the CPU); use --devices 2..{MAX_LOGICAL_CPUS}")
 
 
 def use_logical_cpus(n):
@@ -35,16 +59,18 @@ def use_logical_cpus(n):
                               f"started ({e}); call use_logical_cpus first") from None
 
 
-def make_strategy(name="default", devices=None, timeout_seconds=60):
+def make_strategy(name="default", devices=None, timeout_seconds=60, batch_size=None):
     """A strategy by name.
 
     Args:
         name: `default` (one device), `mirrored` (all local GPUs, else `devices`
             logical CPUs), or `multiworker` (the cluster in `TF_CONFIG`).
         devices: for `mirrored` on a machine without GPUs, how many logical CPU
-            devices to mirror over (default 2).
+            devices to mirror over (default 2, at most `MAX_LOGICAL_CPUS`).
         timeout_seconds: how long a collective waits for a lost peer before failing.
+        batch_size: the global batch, if known: `devices` must divide it.
     """
+    check_devices(devices, batch_size)  # before TensorFlow spends minutes making devices
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":

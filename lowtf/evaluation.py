@@ -9,7 +9,7 @@ grow by megabytes per epoch.
 import tensorflow as tf
 
 from lowtf.errors import ConfigError, DataError
-from lowtf.inputs import to_model_input
+from lowtf.inputs import explain_input_error, to_model_input
 from lowtf.metrics import Mean, get_metric
 
 
@@ -90,6 +90,6 @@ class Evaluator:
             else:
                 self._array_loop(*data)
         except tf.errors.InvalidArgumentError as e:
-            raise DataError(f"evaluation failed: {str(e).splitlines()[0]}; check that labels "
-                            f"lie in [0, {n_classes}) and inputs have the model's shape") from None
+            raise DataError(f"evaluation failed: "
+                            f"{explain_input_error(e, self.model.n_inputs, n_classes)}") from None
         return {k: float(m.result()) for k, m in self.metrics.items()}

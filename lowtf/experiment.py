@@ -11,7 +11,6 @@ reports test accuracy and returns where the logs and checkpoints went.
 import dataclasses
 import importlib
 import importlib.util
-import math
 import numbers
 import os
 import sys
@@ -22,11 +21,11 @@ from pathlib import Path
 from lowtf import pictures
 from lowtf.datasets import load_dataset
 from lowtf.determinism import check_seed, enable_determinism
-from lowtf.distribute import is_chief, make_strategy
+from lowtf.distribute import check_devices, is_chief, make_strategy
 from lowtf.errors import ConfigError, check_count
 from lowtf.monitor import EarlyStopping
 from lowtf.network import dnn
-from lowtf.optimizers import get_optimizer
+from lowtf.optimizers import check_learning_rate, get_optimizer
 from lowtf.storage import ensure_writable, write_json
 from lowtf.trainer import Trainer
 
@@ -90,10 +89,8 @@ class Experiment:
         check_count("epochs", self.epochs)
         if any(u < 1 for u in self.hidden):
             raise ConfigError(f"hidden layer sizes must be >= 1, got {self.hidden}")
-        if isinstance(self.learning_rate, bool) or not isinstance(
-                self.learning_rate, (int, float)) or not 0 < self.learning_rate < math.inf:
-            raise ConfigError(f"learning_rate must be a finite number > 0, "
-                              f"got {self.learning_rate!r}")
+        object.__setattr__(self, "learning_rate",
+                           check_learning_rate(self.learning_rate, "Experiment"))
         check_seed(self.seed)
         params = count_params(self.hidden)
         if params > MAX_PARAMETERS:
@@ -102,6 +99,7 @@ class Experiment:
                 f"({params * 4 / 2**30:.1f} GiB of float32 weights, more with optimizer "
                 f"slots); the limit is {MAX_PARAMETERS:,} — check the sizes for a typo")
         check_count("save_every_steps", self.save_every_steps, optional=True)
+        check_devices(self.devices, self.batch_size)
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ConfigError(f"patience must be an int >= 1 or None, got {self.patience!r}")
         if not self.name or "/" in self.name:
@@ -197,14 +195,14 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     return results
 
 
-def load_experiment(spec=None):
-    """An `Experiment` from None (the reference), a name in `experiments/`, a .py path or a module.
+def load_module(spec, prefix="lowtf_experiment"):
+    """The module a name in `experiments/`, a `.py` path or an importable module name stands for.
 
-    The module must define a module-level `experiment = lowtf.Experiment(...)`.
+    A missing or non-`.py` file, an unknown module and a syntax error are a `ConfigError`
+    in one line (file, line and the error); any other exception the module raises while
+    it runs is the user's own and passes through with its traceback.
     """
-    if spec is None or spec == "":
-        return Experiment()
-    if spec.endswith(".py") or os.sep in spec:
+    if spec.endswith(".py") or os.sep in spec or (os.altsep and os.altsep in spec):
         path = Path(spec)
     else:
         path = None
@@ -212,20 +210,45 @@ def load_experiment(spec=None):
             if (folder / f"{spec}.py").is_file():
                 path = folder / f"{spec}.py"
                 break
-    if path is not None:
+    try:
+        if path is None:
+            try:
+                return importlib.import_module(spec)
+            except ModuleNotFoundError as e:
+                if not e.name or not (spec == e.name or spec.startswith(e.name + ".")):
+                    raise  # a module the experiment imports is missing: the user's error
+                raise ConfigError(f"no experiment {spec!r}: not a file in experiments/, a .py "
+                                  f"path or an importable module ({e})") from None
         if not path.is_file():
-            raise ConfigError(f"experiment file {str(path)!r} does not exist")
-        module_spec = importlib.util.spec_from_file_location(f"lowtf_experiment_{path.stem}", path)
+            raise ConfigError(f"experiment file {str(path)!r} "
+                              f"{'is a folder' if path.is_dir() else 'does not exist'}; "
+                              "give a .py file, a name in experiments/ or a module")
+        if path.suffix != ".py":
+            raise ConfigError(f"experiment file {str(path)!r} is not a .py file; experiments "
+                              "are Python files: give (or rename it to) a path ending in .py")
+        module_spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}", path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_spec.name] = module
-        module_spec.loader.exec_module(module)
-    else:
         try:
-            module = importlib.import_module(spec)
-        except ImportError as e:
-            raise ConfigError(f"no experiment {spec!r}: not a file in experiments/, a .py path "
-                              f"or an importable module ({e})") from None
-    experiment = getattr(module, "experiment", None)
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(module_spec.name, None)
+            raise
+        return module
+    except SyntaxError as e:  # the file's line says it all; a traceback adds nothing
+        where = f"{e.filename}, line {e.lineno}" if e.filename else spec
+        text = f": {e.text.strip()!r}" if e.text and e.text.strip() else ""
+        raise ConfigError(f"syntax error in {where}: {e.msg}{text}; fix the file") from None
+
+
+def load_experiment(spec=None):
+    """An `Experiment` from None (the reference), a name in `experiments/`, a .py path or a module.
+
+    The module must define a module-level `experiment = lowtf.Experiment(...)`.
+    """
+    if spec is None or spec == "":
+        return Experiment()
+    experiment = getattr(load_module(spec), "experiment", None)
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"experiment module {spec!r} must define `experiment = lowtf.Experiment(...)`")
     return experiment

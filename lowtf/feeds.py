@@ -8,7 +8,7 @@ resume exactly, and the two feeds produce the same batches for the same order.
 import tensorflow as tf
 
 from lowtf.errors import ConfigError, DataError
-from lowtf.inputs import to_model_input
+from lowtf.inputs import check_element_spec, to_model_input
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -69,23 +69,32 @@ class DatasetFeed:
         make_dataset: `fn(epoch) -> Dataset` of `(x, y)` batches, or a Dataset (then its
             own shuffle decides the order, and a resume mid-epoch skips batches of a
             possibly different order).
+        n_inputs, class_labels: what the model takes (`inputs.check_element_spec`); with
+            `n_inputs` the first epoch's pipeline is checked here, before any step.
     """
 
     resident = False
 
-    def __init__(self, make_dataset, per_replica=False):
+    def __init__(self, make_dataset, per_replica=False, n_inputs=None, class_labels=None):
         if isinstance(make_dataset, tf.data.Dataset):
             dataset = make_dataset
             make_dataset = lambda epoch: dataset  # noqa: E731
+        elif not per_replica:
+            make_dataset = _returning_datasets(make_dataset)
         self.make_dataset = make_dataset
         # per_replica: make_dataset(epoch) is fn(tf.distribute.InputContext) -> Dataset.
         self.per_replica = per_replica
         first = make_dataset(0)(tf.distribute.InputContext()) if per_replica else make_dataset(0)
         spec = first.element_spec
-        if not (isinstance(spec, tuple) and len(spec) == 2):
+        if n_inputs is not None:
+            check_element_spec(spec, n_inputs, class_labels)
+        elif not (isinstance(spec, tuple) and len(spec) == 2):
             raise DataError(f"a training dataset must yield (features, labels) batches, "
                             f"got elements of {spec}")
         n = int(first.cardinality())
+        if n == 0:
+            raise DataError("the training dataset is empty (it yields no batches); check its "
+                            "source and any .take/.filter/.batch(drop_remainder=True) steps")
         self.steps_per_epoch = n if n >= 0 else None
 
     def iterator(self, epoch, position):
@@ -96,6 +105,24 @@ class DatasetFeed:
         if self.per_replica:
             first = first(tf.distribute.InputContext())
         return next(iter(first))
+
+
+def _returning_datasets(make_dataset):
+    """`make_dataset`, checked at every call to return a `tf.data.Dataset`."""
+    if not callable(make_dataset):
+        raise DataError(f"training data must be (x, y) arrays, a tf.data.Dataset or "
+                        f"fn(epoch) -> Dataset, got {type(make_dataset).__name__}")
+
+    def checked(epoch):
+        dataset = make_dataset(epoch)
+        if not isinstance(dataset, tf.data.Dataset):
+            got = "None" if dataset is None else f"a {type(dataset).__name__}"
+            raise DataError(f"the training data function returned {got} for epoch {epoch}; "
+                            "fn(epoch) must return a tf.data.Dataset of (x, y) batches "
+                            "(a missing `return`?)")
+        return dataset
+
+    return checked
 
 
 def replica_batches(x, y, batch_size, seed=0, epoch=0, shuffle=True):

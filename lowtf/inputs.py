@@ -1,8 +1,13 @@
-"""Checks and conversions for the arrays a user hands to lowtf.
+"""Checks and conversions for the arrays and `tf.data` pipelines a user hands to lowtf.
 
 Bad input is caught here, before any step runs, with a message naming the problem
-and the fix: wrong shapes or dtypes, NaN/Inf features, labels out of range.
+and the fix: wrong shapes or dtypes, NaN/Inf features, labels out of range. What only
+shows inside the graph (a label out of range in a pipeline) is named by
+`explain_input_error`.
 """
+
+import re
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -10,6 +15,29 @@ import tensorflow as tf
 from lowtf.errors import DataError
 
 FEATURE_DTYPES = (np.uint8, np.float32)
+CLASS_LABEL_DTYPES = (tf.int32, tf.int64)  # what the sparse loss and top-k metrics take
+
+
+class InputScaleWarning(UserWarning):
+    """Float features look like unscaled 0-255 pixel values (lowtf scales only uint8)."""
+
+
+def warn_if_unscaled(x, what="features"):
+    """Warns when float features lie in [0, 255] and go above 1: 0-255 pixel values.
+
+    uint8 images are scaled by 1/255 in the graph; floats are taken as they are, so float
+    images in 0-255 would reach a model trained on [0, 1] inputs 255 times too bright.
+    Only a warning: non-image data (counts, measurements) can have this range too, while
+    negative values (standardized features) or values within [0, 1] never warn.
+    """
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0 and 1 < hi <= 255:
+        warnings.warn(
+            f"{what}: float values range up to {hi:.1f} (from {lo:g}), like 0-255 pixel "
+            f"values; lowtf expects float images in [0, 1] or uint8 0-255 (which it scales): "
+            f"divide by 255 or pass uint8. If these are not images, silence this with "
+            f"warnings.filterwarnings('ignore', category=lowtf.inputs.InputScaleWarning)",
+            InputScaleWarning, stacklevel=4)
 
 
 def check_features(x, n_inputs, what="features"):
@@ -38,6 +66,8 @@ def check_features(x, n_inputs, what="features"):
         bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]
         raise DataError(f"{what} contain NaN or Inf (first at example {bad}); clean or drop "
                         "those examples before training")
+    if x.dtype == np.float32:
+        warn_if_unscaled(x, what)
     return x.reshape(len(x), n_inputs)
 
 
@@ -85,3 +115,63 @@ def to_model_input(x, n_inputs):
     if x.dtype == tf.uint8:
         return tf.cast(x, tf.float32) / 255.0
     return x
+
+
+def check_element_spec(spec, n_inputs, class_labels=None, what="the training dataset"):
+    """Validates what a `tf.data` pipeline yields, from its `element_spec`, before any step.
+
+    It must yield `(features, labels)` batches: uint8 or float32 features of `n_inputs`
+    values per example (checked where the shape is static), labels that are numbers
+    (int32/int64 class ids when `class_labels` is True; None: any numbers).
+    """
+    if not (isinstance(spec, tuple) and len(spec) == 2
+            and all(hasattr(s, "dtype") and hasattr(s, "shape") for s in spec)):
+        raise DataError(f"{what} must yield (features, labels) batches, got elements of {spec}")
+    x, y = spec
+    if y.shape.rank == 0 or (x.shape.rank == 1 and x.shape[0] == n_inputs != 1):
+        raise DataError(f"{what} is unbatched: each element is one example (features "
+                        f"{x.shape}, labels {y.shape}); batch it, e.g. dataset.batch(50)")
+    if x.dtype == tf.string or y.dtype == tf.string:
+        part = "features" if x.dtype == tf.string else "labels"
+        fix = ("decode them to uint8 or float32 in the pipeline (e.g. tf.io.decode_png, "
+               "tf.io.parse_tensor)" if part == "features" else
+               "map them to integer class ids in the pipeline (e.g. a tf.lookup table)")
+        raise DataError(f"{what}: {part} have dtype string; {fix}")
+    if x.dtype not in (tf.uint8, tf.float32):
+        raise DataError(f"{what}: features have dtype {x.dtype.name}; the model takes uint8 "
+                        "images (0-255) or float32: cast them in the pipeline, e.g. "
+                        ".map(lambda x, y: (tf.cast(x, tf.float32), y))")
+    if class_labels and y.dtype not in CLASS_LABEL_DTYPES:
+        raise DataError(f"{what}: labels have dtype {y.dtype.name}; class labels must be "
+                        "integer ids (int32 or int64): cast them in the pipeline, e.g. "
+                        ".map(lambda x, y: (x, tf.cast(y, tf.int32)))")
+    if class_labels and y.shape.rank is not None and y.shape.rank > 1:
+        raise DataError(f"{what}: label batches have shape {y.shape}; class labels must be "
+                        "[batch] integer ids (reshape them to 1-D)")
+    if x.shape.rank is not None and x.shape[1:].is_fully_defined():
+        width = int(np.prod(x.shape[1:]))
+        if width != n_inputs:
+            raise DataError(f"{what}: inputs have {width} features, the model takes "
+                            f"{n_inputs} (batches of shape {x.shape}); reshape them in the "
+                            f"pipeline or build the model with n_inputs={width}")
+
+
+def explain_input_error(error, n_inputs, n_classes=None):
+    """One line for an `InvalidArgumentError` a batch raised in the graph: the label out
+    of range or the width that did not fit, else the kernel's own message."""
+    text = str(error)
+    label = re.search(r"label value of (-?\d+) which is outside the valid range of "
+                      r"\[0, (\d+)\)", text)
+    if label:
+        return (f"label {label[1]} outside [0, {label[2]}) in a batch; labels must be class "
+                f"ids below the model's {label[2]} outputs: fix the labels or build the "
+                "model with more outputs")
+    width = re.search(r"Input to reshape is a tensor with (\d+) values, but the requested "
+                      r"shape requires a multiple of (\d+)", text)
+    if width and int(width[2]) == n_inputs:
+        return (f"a batch of {width[1]} input values does not split into examples of the "
+                f"model's {n_inputs} features; give inputs of shape [batch, {n_inputs}]")
+    kernel = re.search(r"\n([^\n]+)\n\s*\[\[", text)  # the line above "[[{{node ...}}]]"
+    message = (kernel[1] if kernel else text.splitlines()[0]).strip()
+    hint = f"labels lie in [0, {n_classes}) and " if n_classes else ""
+    return f"{message}; check that {hint}inputs have {n_inputs} features per example"

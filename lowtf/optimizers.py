@@ -34,9 +34,13 @@ __all__ = [
     "RMSprop",
     "Adam",
     "get_optimizer",
+    "check_learning_rate",
 ]
 
 OPTIMIZERS = OPTIMIZER_NAMES
+# The magnitudes a float32 holds as normal numbers: hyperparameters must lie in between.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _config_error(message):
@@ -67,7 +71,24 @@ def _check_number(owner, arg, value, low, high, low_open=False, high_open=True):
         raise _config_error(
             f"{owner}: {arg} must be a number in {interval}, got {value!r}"
         )
+    # The value is used as float32: one it cannot hold would silently become 0 or inf
+    # (or a subnormal, which CPU kernels flush to 0).
+    if number != 0 and not FLOAT32_TINY <= abs(number) <= FLOAT32_MAX:
+        becomes = "inf" if abs(number) > FLOAT32_MAX else "0.0 or a subnormal flushed to 0.0"
+        raise _config_error(
+            f"{owner}: {arg} {value!r} is outside the range of float32, in which lowtf "
+            f"computes (it would become {becomes}); use a value between "
+            f"{FLOAT32_TINY:.3g} and {FLOAT32_MAX:.3g}"
+        )
     return number
+
+
+def check_learning_rate(value, owner="learning_rate"):
+    """Returns `value` as a float; raises ConfigError unless it is > 0 and float32 holds it.
+
+    The one check of a learning rate: optimizers, `Experiment` and sweeps all use it.
+    """
+    return _check_number(owner, "learning_rate", value, 0.0, math.inf, low_open=True)
 
 
 def _check_bool(owner, arg, value):
@@ -115,9 +136,7 @@ class Optimizer(tf.Module):
 
     def __init__(self, learning_rate, name=None):
         owner = type(self).__name__
-        learning_rate = _check_number(
-            owner, "learning_rate", learning_rate, 0.0, math.inf, low_open=True
-        )
+        learning_rate = check_learning_rate(learning_rate, owner)
         name = name or owner
         if not isinstance(name, str) or not name.isidentifier():
             raise _config_error(
@@ -156,10 +175,7 @@ class Optimizer(tf.Module):
     def learning_rate(self, value):
         # Assign rather than rebind: traced functions keep reading the variable.
         if not tf.is_tensor(value):
-            value = _check_number(
-                type(self).__name__, "learning_rate", value, 0.0, math.inf,
-                low_open=True,
-            )
+            value = check_learning_rate(value, type(self).__name__)
         self._learning_rate.assign(value)
 
     @property

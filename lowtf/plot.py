@@ -14,6 +14,38 @@ import os
 from lowtf.errors import ConfigError
 
 SPLIT_PREFIX = {"train": "", "validation": "val_"}
+# The formats plot_runs writes, by extension, and how a file of each kind begins: an
+# existing file is replaced only when it is an image of that kind.
+IMAGE_FORMATS = {".png": (b"\x89PNG\r\n\x1a\n",), ".pdf": (b"%PDF",),
+                 ".svg": (b"<?xml", b"<svg")}
+
+
+def check_output(output):
+    """Returns `output` as a path if it names an image plot_runs may write, else raises.
+
+    The extension decides the format (.png, .pdf or .svg; matplotlib would otherwise add
+    .png to a name without one, or fail on others), and an existing file is replaced
+    only when it is an image of that format, so a typo cannot destroy another file.
+    """
+    output = os.fspath(output)
+    extension = os.path.splitext(output)[1].lower()
+    if extension not in IMAGE_FORMATS:
+        raise ConfigError(f"plot output {output!r} is not an image name; end it in "
+                          f"{', '.join(IMAGE_FORMATS)} (e.g. {os.path.splitext(output)[0]}.png)")
+    if os.path.isdir(output):
+        raise ConfigError(f"plot output {output!r} is a folder; name an image file in it, "
+                          f"e.g. {os.path.join(output, 'curves.png')}")
+    if os.path.lexists(output):
+        try:
+            with open(output, "rb") as f:
+                head = f.read(64).lstrip()
+        except OSError as e:
+            raise ConfigError(f"cannot read the existing plot output {output!r} ({e}); "
+                              "choose another name") from None
+        if not head.startswith(IMAGE_FORMATS[extension]):
+            raise ConfigError(f"{output!r} exists and is not a {extension[1:].upper()} image; "
+                              "lowtf does not replace it: choose another name or remove it")
+    return output
 
 
 def _matplotlib():
@@ -69,11 +101,11 @@ def read_history(run_dir):
 def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
               splits=("train", "validation"), title=None, x="epoch", dpi=100, width=5.0,
               height=3.6):
-    """Draws `metrics` (one panel each) of the runs at `paths` and saves a PNG.
+    """Draws `metrics` (one panel each) of the runs at `paths` and saves an image.
 
     Args:
         paths: run directories, or folders holding runs (a sweep).
-        output: the PNG (or any format matplotlib writes, by extension).
+        output: a .png, .pdf or .svg file (by extension; see `check_output`).
         metrics: history keys without the `val_` prefix, e.g. `("loss", "accuracy")`.
         splits: `train` (solid lines) and/or `validation` (dashed).
         x: `epoch` or `step`.
@@ -81,6 +113,7 @@ def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
     Returns:
         `output`.
     """
+    output = check_output(output)
     plt = _matplotlib()
     from matplotlib import ticker
 
@@ -130,8 +163,12 @@ def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    output = os.fspath(output)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    figure.savefig(output, dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        figure.savefig(output, dpi=dpi, bbox_inches="tight")
+    except OSError as e:
+        raise ConfigError(f"cannot write {output!r} ({e.strerror or e}); choose a writable "
+                          "place") from None
+    finally:
+        plt.close(figure)
     return output

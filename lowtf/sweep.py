@@ -22,26 +22,22 @@ latest checkpoint (the Trainer resumes it), a failed one is kept as failed unles
 
 import csv
 import dataclasses
-import importlib
-import importlib.util
 import itertools
 import json
 import math
 import multiprocessing
 import os
 import re
-import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
 
 import numpy as np
 
 from lowtf.activations import ACTIVATIONS
 from lowtf.errors import ConfigError
-from lowtf.experiment import Experiment, count_params, run_experiment
-from lowtf.optimizers import OPTIMIZERS
+from lowtf.experiment import Experiment, count_params, load_module, run_experiment
+from lowtf.optimizers import OPTIMIZERS, check_learning_rate
 from lowtf.storage import write_json
 
 # Experiment fields a sweep may vary, the short name used in trial ids, and aliases.
@@ -117,7 +113,14 @@ def _as_hidden(value):
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return (int(value),)
     if isinstance(value, str):
-        parts = [p for p in re.split(r"[-,/ ]+|(?<=\d)x(?=\d)", value.strip()) if p]
+        text = value.strip()
+        if not text:
+            return ()
+        # One separator between sizes: `300--100` or `300,,100` is a typo, not 300-100.
+        parts = re.split(r"\s*[-,/]\s*|(?<=\d)x(?=\d)|\s+", text)
+        if "" in parts:
+            raise ConfigError(f"hidden layers {value!r} have an empty item; write sizes "
+                              "like 300-100")
         try:
             return tuple(int(p) for p in parts)
         except ValueError:
@@ -148,9 +151,7 @@ def normalize(param, value):
             value = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"learning_rate must be a number, got {value!r}") from None
-        if not value > 0 or math.isinf(value):
-            raise ConfigError(f"learning_rate must be > 0, got {value!r}")
-        return value
+        return check_learning_rate(value, "sweep")
     if param == "patience":
         if value is None or str(value).lower() in ("none", "0", "off"):
             return None
@@ -357,38 +358,13 @@ def _as_list(name, values):
 
 # ---- loading sweeps from experiments/ ----------------------------------------------------
 
-def _load_module(spec):
-    if spec.endswith(".py") or os.sep in spec:
-        path = Path(spec)
-        if not path.is_file():
-            raise ConfigError(f"file {str(path)!r} does not exist")
-    else:
-        path = None
-        folders = (Path.cwd() / "experiments", Path(__file__).resolve().parents[1] / "experiments")
-        for folder in folders:
-            if (folder / f"{spec}.py").is_file():
-                path = folder / f"{spec}.py"
-                break
-    if path is None:
-        try:
-            return importlib.import_module(spec)
-        except ImportError as e:
-            raise ConfigError(f"no sweep or experiment {spec!r}: not a file in experiments/, "
-                              f"a .py path or an importable module ({e})") from None
-    module_spec = importlib.util.spec_from_file_location(f"lowtf_sweep_{path.stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_spec.name] = module
-    module_spec.loader.exec_module(module)
-    return module
-
-
 def load_target(spec=None):
     """`(sweep, experiment)` defined by a name in `experiments/`, a .py file or a module:
     `sweep` is its `sweep = lowtf.Sweep(...)` (or None), `experiment` its `experiment`
     (or the sweep's base, or the reference experiment for `spec=None`)."""
     if not spec:
         return None, Experiment()
-    module = _load_module(spec)
+    module = load_module(spec, prefix="lowtf_sweep")
     sweep = getattr(module, "sweep", None)
     experiment = getattr(module, "experiment", None)
     if sweep is not None and not isinstance(sweep, Sweep):

@@ -25,7 +25,8 @@ from lowtf.errors import (CheckpointError, ConfigError, DataError, NonFiniteLoss
                           WorkerLostError, check_count)
 from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, replica_batches
 from lowtf.inference import Predictor
-from lowtf.inputs import check_features, check_labels, to_model_input
+from lowtf.inputs import (check_element_spec, check_features, check_labels, explain_input_error,
+                          to_model_input)
 from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
 from lowtf.memory import release_free_memory
 from lowtf.evaluation import make_metrics, update_metrics
@@ -260,7 +261,8 @@ class Trainer:
         if isinstance(train, tf.data.Dataset) or callable(train):
             if resident:
                 raise ConfigError("resident=True needs (x, y) arrays, not a tf.data pipeline")
-            return DatasetFeed(train)
+            return DatasetFeed(train, n_inputs=self.model.n_inputs,
+                               class_labels=self._class_labels)
         x, y = self._check_arrays(train, "training")
         if batch_size % self.replicas:
             raise ConfigError(f"batch_size {batch_size} is the global batch and must divide "
@@ -280,6 +282,8 @@ class Trainer:
     def eval_data(self, data):
         """Checked `(x, y)` arrays as tensors, evaluated in-graph; Datasets pass through."""
         if isinstance(data, tf.data.Dataset):
+            check_element_spec(data.element_spec, self.model.n_inputs, self._class_labels,
+                               "the evaluation dataset")
             return data
         x, y = self._check_arrays(data, "evaluation")
         return tf.convert_to_tensor(x), tf.convert_to_tensor(y)
@@ -382,8 +386,8 @@ class Trainer:
                 "any number of workers") from None
         except tf.errors.InvalidArgumentError as e:
             raise DataError(f"training stopped at step {int(self.state.step.numpy()) + 1}: "
-                            f"{str(e).splitlines()[0]}; check that labels lie in "
-                            f"[0, {self.n_classes}) and inputs have the model's shape") from None
+                            f"{explain_input_error(e, self.model.n_inputs, self.n_classes)}"
+                            ) from None
         finally:
             if self.writer:
                 try:
@@ -559,6 +563,9 @@ class Trainer:
                 self._save(self.keeper.save)
                 last_save = step
         bar.close()
+        if steps_done == 0 and int(self.state.position.numpy()) == 0:
+            raise DataError(f"the training data yielded no batches in epoch {epoch + 1}; "
+                            "check the dataset (or what fn(epoch) returns) is not empty")
         elapsed = time.perf_counter() - start
         self.state.epoch.assign_add(1)
         self.state.position.assign(0)

@@ -147,7 +147,7 @@ def test_trial_names_are_folder_names():
     ({"grid": {"dropout": [0.1]}}, "cannot sweep 'dropout'"),
     ({"grid": {"activation": ["relu", "swish"]}}, "unknown activation 'swish'"),
     ({"grid": {"optimizer": ["lbfgs"]}}, "unknown optimizer"),
-    ({"grid": {"lr": [0.1, -1]}}, "learning_rate must be > 0"),
+    ({"grid": {"lr": [0.1, -1]}}, "learning_rate must be a number in"),
     ({"grid": {"batch_size": [0]}}, "batch_size must be an int >= 1"),
     ({"grid": {"layers": ["300-x"]}}, "hidden layers"),
     ({"grid": {"lr": []}}, "no values"),

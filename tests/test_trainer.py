@@ -257,7 +257,7 @@ def test_bad_arrays_are_refused_before_training(small_data):
 def test_bad_labels_in_a_dataset_become_a_data_error(small_data):
     (x, y), _ = small_data
     dataset = tf.data.Dataset.from_tensor_slices((x, np.where(y == 3, 12, y))).batch(50)
-    with pytest.raises(lt.DataError, match=r"labels lie in \[0, 10\)"):
+    with pytest.raises(lt.DataError, match=r"label 12 outside \[0, 10\)"):
         trainer_for().fit(dataset, epochs=1)
 
 
