@@ -35,6 +35,7 @@ _API = {
     "lowtf.experiment": ("Experiment", "load_experiment", "run_experiment"),
     "lowtf.idx": ("read_idx", "write_idx"),
     "lowtf.images": ("load_image", "load_images"),
+    "lowtf.inputs": ("InputScaleWarning",),
     "lowtf.inference": ("Predictor", "restore"),
     "lowtf.layers": ("NeuronLayer", "neuron_layer"),
     "lowtf.losses": ("LOSSES", "get_loss"),
