@@ -386,8 +386,9 @@ class Trainer:
                         raise
         if isinstance(early_stopping, EarlyStopping) and early_stopping.restore_best \
                 and self._restore_keeper and self._restore_keeper.best:
+            # The best checkpoint, or (reported) the latest when the best is damaged.
             tf.train.Checkpoint(model=self.model).restore(
-                self._restore_keeper.best).expect_partial()
+                self._restore_keeper.final()).expect_partial()
         if self.verbose:
             print(f"Trained {int(self.state.epoch.numpy())} epochs, "
                   f"{int(self.state.step.numpy())} steps in {time.perf_counter() - start:.1f}s",
@@ -396,9 +397,9 @@ class Trainer:
 
     @property
     def final_checkpoint(self):
-        """The checkpoint that holds the run's model: the best one, else the latest."""
-        keeper = self._restore_keeper
-        return (keeper.best or keeper.latest) if keeper else None
+        """The checkpoint that holds the run's model: the best one, else the latest
+        (a damaged one is reported and skipped, see `CheckpointKeeper.final`)."""
+        return self._restore_keeper.final() if self._restore_keeper else None
 
     def _config(self, batch_size, shuffle):
         return {"model": self.model.config, "loss": self.loss_name,
@@ -461,7 +462,7 @@ class Trainer:
     @property
     def _last_good_checkpoint(self):
         """The checkpoint a write error names as safe (None: none yet)."""
-        return self._restore_keeper.latest if self._restore_keeper else None
+        return self._restore_keeper.last_complete() if self._restore_keeper else None
 
     def _writing_logs(self):
         return writing("the TensorBoard logs", self.run_dir, self._last_good_checkpoint)
