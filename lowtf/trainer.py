@@ -7,6 +7,7 @@ Everything stateful (weights, optimizer slots, metrics, the data position) is a
 `tf.Variable` created once, at construction, under the trainer's strategy scope.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -37,6 +38,19 @@ from lowtf.summaries import RunWriter
 
 # Configuration keys that may change when a run resumes.
 RESUMABLE_KEYS = frozenset({"epochs"})
+
+
+def _stopping_config(early_stopping):
+    """The early-stopping settings a resumed run must keep (None: no early stopping).
+
+    `restore_best` is left out: it changes what the model holds after training, not
+    how the run trains.
+    """
+    if not isinstance(early_stopping, Monitor):
+        return None
+    settings = dataclasses.asdict(early_stopping)
+    settings.pop("restore_best", None)
+    return settings
 
 
 class RunState(tf.Module):
@@ -328,7 +342,7 @@ class Trainer:
         val_data = None if validation is None else self.eval_data(validation)
         self._picture_data = self._pictures_of(val_data)
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
-        config = self._config(batch_size, shuffle)
+        config = self._config(batch_size, shuffle, early_stopping)
         first_fit = not self._started
         resumed = self._restore_or_start(config, resume)
         if self.writer:
@@ -401,12 +415,13 @@ class Trainer:
         (a damaged one is reported and skipped, see `CheckpointKeeper.final`)."""
         return self._restore_keeper.final() if self._restore_keeper else None
 
-    def _config(self, batch_size, shuffle):
+    def _config(self, batch_size, shuffle, early_stopping=None):
+        """What a resumed run must share with its checkpoint (see RESUMABLE_KEYS)."""
         return {"model": self.model.config, "loss": self.loss_name,
                 "optimizer": self.optimizer.get_config(),
                 "metrics": [m for m in self.train_metrics if m != "loss"],
                 "batch_size": batch_size, "seed": self.seed, "shuffle": shuffle,
-                "metadata": self.metadata}
+                "metadata": self.metadata, "early_stopping": _stopping_config(early_stopping)}
 
     def _hparams(self, config, epochs):
         layers = config["model"]["layers"]
