@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from lowtf import checkpoints as ckpt
+from lowtf import history as run_history
 from lowtf import pictures
 from lowtf.distribute import (PEER_LOST_ERRORS, is_chief, remove_worker_directory,
                                worker_directory)
@@ -33,7 +34,7 @@ from lowtf.evaluation import make_metrics, update_metrics
 from lowtf.monitor import EarlyStopping, Monitor
 from lowtf.optimizers import get_optimizer
 from lowtf.progress import ProgressBar
-from lowtf.storage import WriteError, ensure_writable, write_json, writing
+from lowtf.storage import WriteError, ensure_writable, writing
 from lowtf.summaries import RunWriter
 
 # Configuration keys that may change when a run resumes.
@@ -314,14 +315,15 @@ class Trainer:
             trial_id: the run's HParams session group (default: a hash of the values).
             skip_nonfinite: skip a step whose loss is NaN/Inf (its update is not applied,
                 its batch is dropped) instead of stopping; the count so far is logged as
-                `skipped_steps`.
+                `skipped_steps`. An epoch that skips more than half of its steps fails
+                the run (NonFiniteLossError): that is not training any more.
 
         Returns:
             `{metric: [value per epoch]}`, e.g. `history["val_accuracy"]`.
 
         Raises:
-            NonFiniteLossError: the loss became NaN/Inf; the step is named and the last
-                good checkpoint is kept.
+            NonFiniteLossError: the loss became NaN/Inf (with `skip_nonfinite`: in more
+                than half of an epoch's steps); the last good checkpoint is kept.
         """
         check_count("epochs", epochs)
         check_count("batch_size", batch_size)
@@ -535,6 +537,7 @@ class Trainer:
         if position == 0:  # mid-epoch, the metrics restored from the checkpoint go on
             for metric in self.train_metrics.values():
                 metric.reset_state()
+        skipped_before = self._skipped_before(epoch, position)
         total = feed.steps_per_epoch
         bar = ProgressBar(total, f"Epoch {epoch + 1}/{epochs} ",
                           enabled=None if self.verbose else False)
@@ -555,6 +558,8 @@ class Trainer:
             new_position = int(self.state.position.numpy())
             steps_done += new_position - position
             self._check_finite()
+            if total:  # stop as soon as more than half of the epoch is skipped
+                self._check_skipped(epoch, skipped_before, total)
             if new_position - position < n:  # the dataset ran out: end of the epoch
                 break
             position = new_position
@@ -567,6 +572,7 @@ class Trainer:
                 self._save(self.keeper.save)
                 last_save = step
         bar.close()
+        self._check_skipped(epoch, skipped_before, total or int(self.state.position.numpy()))
         elapsed = time.perf_counter() - start
         self.state.epoch.assign_add(1)
         self.state.position.assign(0)
@@ -598,11 +604,44 @@ class Trainer:
                 "Lower the learning rate, or check the inputs for NaN/Inf and extreme values",
                 step=bad)
 
+    def _skipped_before(self, epoch, position):
+        """The count of skipped steps when this epoch began.
+
+        Resumed mid-epoch, it is the count the history recorded at the previous epoch's
+        end; where that is unknown, the count now (only later skips are counted).
+        """
+        now = int(self.state.skipped.numpy())
+        if position == 0 or not self._skip_nonfinite:
+            return now
+        if epoch == 0:
+            return 0
+        recorded = self.history.get("skipped_steps", [])
+        return recorded[epoch - 1] if len(recorded) >= epoch else now
+
+    def _check_skipped(self, epoch, skipped_before, steps):
+        """Raises NonFiniteLossError once more than half of an epoch's `steps` were skipped.
+
+        `skip_nonfinite` is for a rare bad batch; a run that skips most of its steps
+        is not training, and calling it a success would keep its result.
+        """
+        skipped = int(self.state.skipped.numpy()) - skipped_before
+        if not self._skip_nonfinite or 2 * skipped <= steps:
+            return
+        kept = self.keeper.latest if self.keeper else None
+        raise NonFiniteLossError(
+            f"skipped {skipped} of the {steps} steps of epoch {epoch + 1} ({skipped / steps:.0%}"
+            ") because their loss was NaN or Inf; a run that skips more than half of an "
+            "epoch's steps has failed, and training stopped. Last good checkpoint: "
+            f"{kept or 'none written yet'}. Lower the learning rate, or check the inputs for "
+            "NaN/Inf and extreme values")
+
     def _end_epoch(self, logs, monitor, early_stopping):
         """Records the epoch (history, TensorBoard, checkpoints); returns True to stop."""
         step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())
         value = monitor.value(logs)
-        improved = monitor.improved(value, float(self.state.best.numpy()))
+        # A model whose loss is NaN/Inf is never the best, whatever the monitored value.
+        improved = monitor.improved(value, float(self.state.best.numpy())) and all(
+            math.isfinite(v) for k, v in logs.items() if k.endswith("loss"))
         if improved:
             self.state.best.assign(value)
             self.state.wait.assign(0)
@@ -673,26 +712,33 @@ class Trainer:
         x, y = val_data
         return x[:limit].numpy(), y[:limit].numpy()
 
-    def _history_path(self):
-        return os.path.join(self.run_dir, "history.json")
-
     def _save_history(self):
-        write_json(self._history_path(), self.history, "the run history",
-                   self._last_good_checkpoint)
+        run_history.write(self.run_dir, self.history, self._last_good_checkpoint)
 
     def _load_history(self):
+        """The history of the restored checkpoint's epochs (later ones are cut off).
+
+        A history.json that is missing, damaged or short of epochs is rebuilt from the
+        TensorBoard logs, with a warning; if they cannot rebuild it, the run is refused.
+        """
+        epochs, step = int(self.state.epoch.numpy()), int(self.state.step.numpy())
+        history, problem = run_history.load(self.run_dir)
+        if history is not None and len(history.get("epoch", [])) < epochs:
+            problem = f"holds {len(history.get('epoch', []))} of the run's {epochs} epochs"
+        if not problem or epochs == 0:
+            return {k: v[:epochs] for k, v in (history or {}).items()}
+        path = run_history.path(self.run_dir)
         try:
-            with open(self._history_path()) as f:
-                history = json.load(f)
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(history, dict) or not all(isinstance(v, list)
-                                                    for v in history.values()):
-            warnings.warn(f"{self._history_path()} is not a lowtf history; the resumed run "
-                          "starts a new one", stacklevel=3)
-            return {}
-        epochs = int(self.state.epoch.numpy())
-        return {k: v[:epochs] for k, v in history.items()}
+            history = run_history.rebuild(self.run_dir, epochs, step)
+        except ConfigError as e:
+            raise CheckpointError(
+                f"{path} {problem}, and it cannot be rebuilt: {e}. Put back a copy of "
+                "history.json, or train into a new run directory") from None
+        warnings.warn(f"{path} {problem}; rebuilt its {epochs} epochs from the TensorBoard "
+                      f"logs in {self.run_dir} (train/, validation/)", stacklevel=4)
+        if self.chief:
+            run_history.write(self.run_dir, history, self._last_good_checkpoint)
+        return history
 
     # ---- evaluation and prediction -------------------------------------------------
     def evaluate(self, data):
