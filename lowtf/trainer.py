@@ -303,7 +303,8 @@ class Trainer:
                 `fn(epoch) -> Dataset`.
             validation: `(x, y)` arrays or a Dataset of batches; evaluated every epoch.
             batch_size: examples per step for array data.
-            early_stopping: a `lowtf.EarlyStopping`, or None to train every epoch.
+            early_stopping: a `lowtf.EarlyStopping`, or None to train every epoch. Part
+                of the run's configuration: a resumed run must use the same settings.
             resident: keep array data as tensors and gather batches in the graph (the
                 fast path); None uses it for arrays, False forces a tf.data pipeline.
             resume: continue from the latest checkpoint in `run_dir`; with False an
