@@ -65,7 +65,8 @@ def rebuild(run_dir, epochs, step):
     checkpoint's) belong to an abandoned attempt and are left out.
 
     Raises:
-        ConfigError: when the logs do not hold exactly `epochs` epochs up to `step`.
+        ConfigError: when the logs do not hold exactly `epochs` epochs up to `step`, each
+            with its training loss.
     """
     from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
     from tensorboard.util import tensor_util
@@ -84,9 +85,10 @@ def rebuild(run_dir, epochs, step):
                     value = float(tensor_util.make_ndarray(event.tensor_proto))
                     points.setdefault(prefix + tag, {})[event.step] = value
     steps = sorted({s for values in points.values() for s in values})
-    if len(steps) != epochs:
-        raise ConfigError(f"the TensorBoard logs in {run_dir} hold {len(steps)} of the "
-                          f"{epochs} epochs up to step {step}")
+    if len(steps) != epochs or sorted(points.get("loss", {})) != steps:
+        raise ConfigError(f"the TensorBoard logs in {run_dir} do not hold the run's {epochs} "
+                          f"epoch(s) up to step {step} (they hold {len(steps)}, "
+                          f"{len(points.get('loss', {}))} of them with a training loss)")
     history = {key: [values[s] for s in steps if s in values] for key, values in points.items()}
     history.update(epoch=list(range(1, epochs + 1)), step=steps)
     return {k: [int(v) for v in values] if k in _INT_KEYS else values

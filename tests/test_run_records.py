@@ -9,6 +9,7 @@ import json
 import math
 
 import pytest
+import tensorflow as tf
 
 import lowtf as lt
 from conftest import make_prototype_data
@@ -54,12 +55,20 @@ def assert_close(rebuilt, original):
         assert rebuilt[key] == pytest.approx(values, rel=1e-6), key
 
 
-@pytest.mark.parametrize("damage", ["missing", "garbage", "not-a-history", "too-short"])
+@pytest.mark.parametrize("damage", ["missing", "garbage", "not-a-history", "too-short",
+                                    "missing-after-a-lost-checkpoint"])
 def test_a_lost_history_is_rebuilt_from_the_tensorboard_logs(tmp_path, damage):
     straight = fit(make_trainer(tmp_path / "straight"), 3, save_every_steps=3)
-    fit(make_trainer(tmp_path / "run"), 2, save_every_steps=3)
+    lost_checkpoint = damage == "missing-after-a-lost-checkpoint"
+    fit(make_trainer(tmp_path / "run"), 3 if lost_checkpoint else 2, save_every_steps=3)
     path = tmp_path / "run" / "history.json"
-    if damage == "missing":
+    if lost_checkpoint:  # epoch 3 is in the logs, but the run resumes from step 12
+        path.unlink()
+        prefix = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+        assert prefix.endswith("ckpt-15")
+        with open(prefix + ".data-00000-of-00001", "r+b") as f:
+            f.truncate(10)
+    elif damage == "missing":
         path.unlink()
     elif damage == "garbage":
         path.write_bytes(b"\x00{not json")
