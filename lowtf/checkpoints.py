@@ -59,26 +59,20 @@ def resolve(path):
     """A checkpoint prefix from a run dir, a checkpoints dir or a prefix.
 
     A run directory resolves to its best checkpoint when there is one (that is the
-    model a run reports), else to its latest.
+    model a run reports), else to its latest. A damaged one (CRCs checked) is reported
+    and the next is used: the latest, then the older ones. A prefix is returned as is.
 
     Raises:
-        CheckpointError: when no checkpoint is found there.
+        CheckpointError: when no checkpoint is found there, or none reads back whole.
     """
     path = os.fspath(path)
     if tf.io.gfile.exists(path + ".index"):
         return path
-    for candidate in (os.path.join(checkpoint_dir(path), "best"), checkpoint_dir(path), path):
-        if tf.io.gfile.isdir(candidate):
-            problem = state_problem(candidate)
-            if problem is None:
-                latest = tf.train.latest_checkpoint(candidate)
-            else:  # read-only here: use the newest checkpoint files, repair nothing
-                found = scan_checkpoints(candidate)
-                latest = found[-1] if found else None
-                warnings.warn(f"the checkpoint state file in {candidate} {problem}; using "
-                              f"the newest checkpoint file found: {latest}", stacklevel=2)
-            if latest:
-                return latest
+    folders = (os.path.join(checkpoint_dir(path), "best"), checkpoint_dir(path), path)
+    prefix = first_readable(p for folder in folders if tf.io.gfile.isdir(folder)
+                            for p in _committed(folder))
+    if prefix:
+        return prefix
     raise CheckpointError(
         f"no checkpoint found at {path!r}; pass a run directory (e.g. logs/fashion_mnist_dnn), "
         "its checkpoints/ folder or a checkpoint prefix such as .../ckpt-1100")
@@ -195,15 +189,64 @@ def state_problem(directory):
     return None
 
 
-def readable(prefix):
-    """Whether every tensor of checkpoint `prefix` reads back with its CRC intact."""
+def read_problem(prefix):
+    """Why checkpoint `prefix` does not read back whole (CRCs checked), or None if it does."""
     try:
         reader = tf.train.load_checkpoint(prefix)
         for key in reader.get_variable_to_shape_map():
             reader.get_tensor(key)
-    except READ_ERRORS:
-        return False
-    return True
+    except READ_ERRORS as e:
+        return f"{e.__class__.__name__}: {_first_line(e)[:200]}"
+    return None
+
+
+def readable(prefix):
+    """Whether every tensor of checkpoint `prefix` reads back with its CRC intact."""
+    return read_problem(prefix) is None
+
+
+def first_readable(candidates):
+    """The first of `candidates` (prefixes, preferred first) that reads back whole.
+
+    Each damaged one passed over is named in a warning, with the one used instead.
+    Nothing is deleted. Returns None when there are no candidates.
+
+    Raises:
+        CheckpointError: when there are candidates but none reads back whole.
+    """
+    damaged = []
+    for prefix in candidates:
+        problem = read_problem(prefix)
+        if problem is None:
+            if damaged:
+                warnings.warn(f"{'; '.join(damaged)} {'is' if len(damaged) == 1 else 'are'} "
+                              f"damaged; using {prefix} instead", stacklevel=3)
+            return prefix
+        damaged.append(f"checkpoint {prefix} ({problem})")
+    if damaged:
+        raise CheckpointError(f"no readable checkpoint among {'; '.join(damaged)}: they are "
+                              "corrupt or incomplete (nothing was deleted); restore them from a "
+                              "backup, or retrain")
+    return None
+
+
+def _committed(directory):
+    """The checkpoints of `directory`, newest first: those its state file commits.
+
+    With a state file that cannot be trusted, the complete checkpoint files found are
+    used instead, with a warning; nothing is repaired here (this is read-only).
+    """
+    problem = state_problem(directory)
+    if problem is None:
+        state = tf.train.get_checkpoint_state(directory)
+        if state is None:
+            return []
+        listed = [state.model_checkpoint_path, *reversed(state.all_model_checkpoint_paths)]
+        return [p for p in dict.fromkeys(listed) if _is_complete(p)]
+    found = scan_checkpoints(directory)
+    warnings.warn(f"the checkpoint state file in {directory} {problem}; using the newest "
+                  f"checkpoint file found: {found[-1] if found else None}", stacklevel=4)
+    return found[::-1]
 
 
 def _rebuild_state(directory, problem):
@@ -290,7 +333,7 @@ class CheckpointKeeper:
         self.directory = os.fspath(directory)
         self.latest_manager = _manager(checkpoint, self.directory, max_to_keep, step)
         self.best_manager = _manager(checkpoint, os.path.join(self.directory, "best"), 1, step)
-        self._locked = None
+        self._locked = self._final = None
 
     @property
     def latest(self):
@@ -328,6 +371,7 @@ class CheckpointKeeper:
 
     def _save(self, manager):
         self.lock()
+        self._final = None
         number = int(self.step.numpy())
         prefix = os.path.join(manager.directory, f"ckpt-{number}")
         try:
@@ -341,10 +385,37 @@ class CheckpointKeeper:
             manager = self._reload(manager)
             if prefix not in manager.checkpoints:
                 _remove_failed_save(prefix)
+            kept = self.last_complete()
             raise CheckpointError(
                 f"could not write checkpoint {prefix} ({describe(e)}); free disk space or "
                 f"choose a writable run directory. The last complete checkpoint, "
-                f"{manager.latest_checkpoint or '(none yet)'}, is untouched") from None
+                f"{kept or '(none yet)'}, is untouched"
+                + (" (it was committed before the write failed)" if kept == prefix else "")) \
+                from None
+
+    def last_complete(self):
+        """The latest checkpoint the state file on disk commits: what a restart resumes from.
+
+        Not the best one, and not what a manager noted in memory before a failed save.
+        """
+        try:
+            return tf.train.latest_checkpoint(self.directory)
+        except (ValueError, OSError, tf.errors.OpError):
+            return None
+
+    def final(self):
+        """The checkpoint holding the run's model: the best one, else the latest.
+
+        A damaged one (CRCs checked) is reported once and the next readable is used:
+        the latest, then the older ones. None when there is no checkpoint.
+
+        Raises:
+            CheckpointError: when none reads back whole (nothing is deleted).
+        """
+        candidates = [p for p in (self.best, *reversed(self.latest_manager.checkpoints)) if p]
+        if self._final is None or self._final[0] != candidates:
+            self._final = candidates, first_readable(candidates)
+        return self._final[1]
 
     def _reload(self, manager):
         try:

@@ -245,12 +245,12 @@ def _train(args):
 
 
 def _evaluate(args):
-    from lowtf.checkpoints import read_config, resolve
+    from lowtf.checkpoints import read_config
     from lowtf.datasets import load_dataset
     from lowtf.inference import restore
 
     predictor = restore(args.checkpoint)
-    dataset = args.dataset or read_config(resolve(args.checkpoint)).get(
+    dataset = args.dataset or read_config(predictor.checkpoint).get(
         "metadata", {}).get("dataset", "fashion_mnist")
     data = load_dataset(dataset, data_dir=args.data_dir, raw=True)
     split = getattr(data, args.split)

@@ -11,6 +11,7 @@ an optional extra: `pip install 'lowtf[plot]'`.
 import json
 import os
 
+from lowtf import history as run_history
 from lowtf.errors import ConfigError
 
 SPLIT_PREFIX = {"train": "", "validation": "val_"}
@@ -90,14 +91,6 @@ def _sweep_order(path):
         return {}
 
 
-def read_history(run_dir):
-    try:
-        with open(os.path.join(run_dir, "history.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read {run_dir}/history.json: {e}") from None
-
-
 def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
               splits=("train", "validation"), title=None, x="epoch", dpi=100, width=5.0,
               height=3.6):
@@ -125,7 +118,7 @@ def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
         raise ConfigError(f"splits must be among {sorted(SPLIT_PREFIX)}, got {list(splits)}")
     if x not in ("epoch", "step"):
         raise ConfigError(f"x must be 'epoch' or 'step', got {x!r}")
-    histories = [(label, read_history(run)) for label, run in runs]
+    histories = [(label, run_history.read(run)) for label, run in runs]
     figure, axes = plt.subplots(1, len(metrics), figsize=(width * len(metrics), height),
                                 squeeze=False)
     colors = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20").colors

@@ -8,6 +8,7 @@ A write that fails (no space left, quota, read-only file system) becomes a
 
 import contextlib
 import json
+import math
 import os
 import re
 
@@ -59,14 +60,29 @@ def writing(what, where, kept=None):
             f"from the last complete checkpoint, {kept or 'none yet'}") from None
 
 
+def _strict(value):
+    """`value` with each NaN or infinite float replaced by None (null in JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_json(path, value, what="a JSON file", kept=None, indent=None):
-    """Writes `value` as JSON to `path` atomically (temporary file, fsync, rename)."""
+    """Writes `value` as strict JSON to `path` atomically (temporary file, fsync, rename).
+
+    NaN and infinite numbers, which strict JSON readers refuse, are written as null;
+    readers that need numbers (`lowtf.history.read`) turn null back into NaN.
+    """
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
     with writing(what, path, kept):
         try:
             with open(tmp, "w") as f:
-                json.dump(value, f, indent=indent)
+                json.dump(_strict(value), f, indent=indent, allow_nan=False)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)

@@ -34,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
+from lowtf import history as run_history
 from lowtf.activations import ACTIVATIONS
 from lowtf.errors import ConfigError
 from lowtf.experiment import Experiment, count_params, load_module, run_experiment
@@ -554,7 +555,7 @@ def trial_row(trial, status=None):
     """What a trial's folder says about it: status, metrics, checkpoint (one table row)."""
     status = status or _read_json(os.path.join(trial.run_dir, TRIAL_FILE)) or {}
     results = _read_json(os.path.join(trial.run_dir, "results.json"))
-    history = _read_json(os.path.join(trial.run_dir, "history.json")) or {}
+    history = run_history.load(trial.run_dir)[0] or {}
     row = {"trial": trial.id,
            **{DASHBOARD_NAMES.get(k, k): _format(v) if isinstance(v, tuple) else v
               for k, v in trial.params.items()}}

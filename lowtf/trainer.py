@@ -7,6 +7,7 @@ Everything stateful (weights, optimizer slots, metrics, the data position) is a
 `tf.Variable` created once, at construction, under the trainer's strategy scope.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -18,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from lowtf import checkpoints as ckpt
+from lowtf import history as run_history
 from lowtf import pictures
 from lowtf.distribute import (PEER_LOST_ERRORS, is_chief, remove_worker_directory,
                                worker_directory)
@@ -33,11 +35,24 @@ from lowtf.evaluation import make_metrics, update_metrics
 from lowtf.monitor import EarlyStopping, Monitor
 from lowtf.optimizers import get_optimizer
 from lowtf.progress import ProgressBar
-from lowtf.storage import WriteError, ensure_writable, write_json, writing
+from lowtf.storage import WriteError, ensure_writable, writing
 from lowtf.summaries import RunWriter
 
 # Configuration keys that may change when a run resumes.
 RESUMABLE_KEYS = frozenset({"epochs"})
+
+
+def _stopping_config(early_stopping):
+    """The early-stopping settings a resumed run must keep (None: no early stopping).
+
+    `restore_best` is left out: it changes what the model holds after training, not
+    how the run trains.
+    """
+    if not isinstance(early_stopping, Monitor):
+        return None
+    settings = dataclasses.asdict(early_stopping)
+    settings.pop("restore_best", None)
+    return settings
 
 
 class RunState(tf.Module):
@@ -299,7 +314,8 @@ class Trainer:
                 `fn(epoch) -> Dataset`.
             validation: `(x, y)` arrays or a Dataset of batches; evaluated every epoch.
             batch_size: examples per step for array data.
-            early_stopping: a `lowtf.EarlyStopping`, or None to train every epoch.
+            early_stopping: a `lowtf.EarlyStopping`, or None to train every epoch. Part
+                of the run's configuration: a resumed run must use the same settings.
             resident: keep array data as tensors and gather batches in the graph (the
                 fast path); None uses it for arrays, False forces a tf.data pipeline.
             resume: continue from the latest checkpoint in `run_dir`; with False an
@@ -311,15 +327,16 @@ class Trainer:
             trial_id: the run's HParams session group (default: a hash of the values).
             skip_nonfinite: skip a step whose loss is NaN/Inf (its update is not applied,
                 its batch is dropped) instead of stopping; the count so far is logged as
-                `skipped_steps`.
+                `skipped_steps`. An epoch that skips more than half of its steps fails
+                the run (NonFiniteLossError): that is not training any more.
 
         Returns:
             `{metric: [value per epoch]}`, e.g. `history["val_accuracy"]`.
 
         Raises:
-            NonFiniteLossError: the loss, a gradient or a new weight became NaN/Inf; that
-                update was not applied, the step is named and the last good checkpoint
-                is kept.
+            NonFiniteLossError: the loss, a gradient or a new weight became NaN/Inf (with
+                `skip_nonfinite`: in more than half of an epoch's steps); that update was
+                not applied, the step is named and the last good checkpoint is kept.
         """
         check_count("epochs", epochs)
         check_count("batch_size", batch_size)
@@ -340,7 +357,7 @@ class Trainer:
         val_data = None if validation is None else self.eval_data(validation)
         self._picture_data = self._pictures_of(val_data)
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
-        config = self._config(batch_size, shuffle)
+        config = self._config(batch_size, shuffle, early_stopping)
         first_fit = not self._started
         resumed = self._restore_or_start(config, resume)
         if self.writer:
@@ -398,8 +415,9 @@ class Trainer:
                         raise
         if isinstance(early_stopping, EarlyStopping) and early_stopping.restore_best \
                 and self._restore_keeper and self._restore_keeper.best:
+            # The best checkpoint, or (reported) the latest when the best is damaged.
             tf.train.Checkpoint(model=self.model).restore(
-                self._restore_keeper.best).expect_partial()
+                self._restore_keeper.final()).expect_partial()
         if self.verbose:
             print(f"Trained {int(self.state.epoch.numpy())} epochs, "
                   f"{int(self.state.step.numpy())} steps in {time.perf_counter() - start:.1f}s",
@@ -408,16 +426,17 @@ class Trainer:
 
     @property
     def final_checkpoint(self):
-        """The checkpoint that holds the run's model: the best one, else the latest."""
-        keeper = self._restore_keeper
-        return (keeper.best or keeper.latest) if keeper else None
+        """The checkpoint that holds the run's model: the best one, else the latest
+        (a damaged one is reported and skipped, see `CheckpointKeeper.final`)."""
+        return self._restore_keeper.final() if self._restore_keeper else None
 
-    def _config(self, batch_size, shuffle):
+    def _config(self, batch_size, shuffle, early_stopping=None):
+        """What a resumed run must share with its checkpoint (see RESUMABLE_KEYS)."""
         return {"model": self.model.config, "loss": self.loss_name,
                 "optimizer": self.optimizer.get_config(),
                 "metrics": [m for m in self.train_metrics if m != "loss"],
                 "batch_size": batch_size, "seed": self.seed, "shuffle": shuffle,
-                "metadata": self.metadata}
+                "metadata": self.metadata, "early_stopping": _stopping_config(early_stopping)}
 
     def _hparams(self, config, epochs):
         layers = config["model"]["layers"]
@@ -473,7 +492,7 @@ class Trainer:
     @property
     def _last_good_checkpoint(self):
         """The checkpoint a write error names as safe (None: none yet)."""
-        return self._restore_keeper.latest if self._restore_keeper else None
+        return self._restore_keeper.last_complete() if self._restore_keeper else None
 
     def _writing_logs(self):
         return writing("the TensorBoard logs", self.run_dir, self._last_good_checkpoint)
@@ -531,6 +550,7 @@ class Trainer:
         if position == 0:  # mid-epoch, the metrics restored from the checkpoint go on
             for metric in self.train_metrics.values():
                 metric.reset_state()
+        skipped_before = self._skipped_before(epoch, position)
         total = feed.steps_per_epoch
         bar = ProgressBar(total, f"Epoch {epoch + 1}/{epochs} ",
                           enabled=None if self.verbose else False)
@@ -551,6 +571,8 @@ class Trainer:
             new_position = int(self.state.position.numpy())
             steps_done += new_position - position
             self._check_finite()
+            if total:  # stop as soon as more than half of the epoch is skipped
+                self._check_skipped(epoch, skipped_before, total)
             if new_position - position < n:  # the dataset ran out: end of the epoch
                 break
             position = new_position
@@ -566,6 +588,7 @@ class Trainer:
         if steps_done == 0 and int(self.state.position.numpy()) == 0:
             raise DataError(f"the training data yielded no batches in epoch {epoch + 1}; "
                             "check the dataset (or what fn(epoch) returns) is not empty")
+        self._check_skipped(epoch, skipped_before, total or int(self.state.position.numpy()))
         elapsed = time.perf_counter() - start
         self.state.epoch.assign_add(1)
         self.state.position.assign(0)
@@ -598,11 +621,44 @@ class Trainer:
                 "Lower the learning rate, or check the inputs for NaN/Inf and extreme values",
                 step=bad)
 
+    def _skipped_before(self, epoch, position):
+        """The count of skipped steps when this epoch began.
+
+        Resumed mid-epoch, it is the count the history recorded at the previous epoch's
+        end; where that is unknown, the count now (only later skips are counted).
+        """
+        now = int(self.state.skipped.numpy())
+        if position == 0 or not self._skip_nonfinite:
+            return now
+        if epoch == 0:
+            return 0
+        recorded = self.history.get("skipped_steps", [])
+        return recorded[epoch - 1] if len(recorded) >= epoch else now
+
+    def _check_skipped(self, epoch, skipped_before, steps):
+        """Raises NonFiniteLossError once more than half of an epoch's `steps` were skipped.
+
+        `skip_nonfinite` is for a rare bad batch; a run that skips most of its steps
+        is not training, and calling it a success would keep its result.
+        """
+        skipped = int(self.state.skipped.numpy()) - skipped_before
+        if not self._skip_nonfinite or 2 * skipped <= steps:
+            return
+        kept = self.keeper.latest if self.keeper else None
+        raise NonFiniteLossError(
+            f"skipped {skipped} of the {steps} steps of epoch {epoch + 1} ({skipped / steps:.0%}"
+            ") because their loss was NaN or Inf; a run that skips more than half of an "
+            "epoch's steps has failed, and training stopped. Last good checkpoint: "
+            f"{kept or 'none written yet'}. Lower the learning rate, or check the inputs for "
+            "NaN/Inf and extreme values")
+
     def _end_epoch(self, logs, monitor, early_stopping):
         """Records the epoch (history, TensorBoard, checkpoints); returns True to stop."""
         step, epoch = int(self.state.step.numpy()), int(self.state.epoch.numpy())
         value = monitor.value(logs)
-        improved = monitor.improved(value, float(self.state.best.numpy()))
+        # A model whose loss is NaN/Inf is never the best, whatever the monitored value.
+        improved = monitor.improved(value, float(self.state.best.numpy())) and all(
+            math.isfinite(v) for k, v in logs.items() if k.endswith("loss"))
         if improved:
             self.state.best.assign(value)
             self.state.wait.assign(0)
@@ -673,26 +729,33 @@ class Trainer:
         x, y = val_data
         return x[:limit].numpy(), y[:limit].numpy()
 
-    def _history_path(self):
-        return os.path.join(self.run_dir, "history.json")
-
     def _save_history(self):
-        write_json(self._history_path(), self.history, "the run history",
-                   self._last_good_checkpoint)
+        run_history.write(self.run_dir, self.history, self._last_good_checkpoint)
 
     def _load_history(self):
+        """The history of the restored checkpoint's epochs (later ones are cut off).
+
+        A history.json that is missing, damaged or short of epochs is rebuilt from the
+        TensorBoard logs, with a warning; if they cannot rebuild it, the run is refused.
+        """
+        epochs, step = int(self.state.epoch.numpy()), int(self.state.step.numpy())
+        history, problem = run_history.load(self.run_dir)
+        if history is not None and len(history.get("epoch", [])) < epochs:
+            problem = f"holds {len(history.get('epoch', []))} of the run's {epochs} epochs"
+        if not problem or epochs == 0:
+            return {k: v[:epochs] for k, v in (history or {}).items()}
+        path = run_history.path(self.run_dir)
         try:
-            with open(self._history_path()) as f:
-                history = json.load(f)
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(history, dict) or not all(isinstance(v, list)
-                                                    for v in history.values()):
-            warnings.warn(f"{self._history_path()} is not a lowtf history; the resumed run "
-                          "starts a new one", stacklevel=3)
-            return {}
-        epochs = int(self.state.epoch.numpy())
-        return {k: v[:epochs] for k, v in history.items()}
+            history = run_history.rebuild(self.run_dir, epochs, step)
+        except ConfigError as e:
+            raise CheckpointError(
+                f"{path} {problem}, and it cannot be rebuilt: {e}. Put back a copy of "
+                "history.json, or train into a new run directory") from None
+        warnings.warn(f"{path} {problem}; rebuilt its {epochs} epochs from the TensorBoard "
+                      f"logs in {self.run_dir} (train/, validation/)", stacklevel=4)
+        if self.chief:
+            run_history.write(self.run_dir, history, self._last_good_checkpoint)
+        return history
 
     # ---- evaluation and prediction -------------------------------------------------
     def evaluate(self, data):

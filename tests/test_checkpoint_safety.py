@@ -210,6 +210,43 @@ def test_any_damage_is_detected_or_harmless(pristine, tmp_path_factory, what, ki
     assert_weights(trainer.model.get_weights(), saved[name])
 
 
+def best_run(run_dir, epochs=2):
+    """A run with early stopping (so fit restores its best checkpoint); returns the trainer."""
+    trainer = make_trainer(run_dir)
+    trainer.fit(TRAIN, VALIDATION, epochs=epochs, batch_size=20, save_every_steps=4,
+                early_stopping=lt.EarlyStopping(patience=5))
+    return trainer
+
+
+def test_a_damaged_best_checkpoint_is_reported_and_the_latest_one_used(tmp_path):
+    trained = best_run(tmp_path)
+    best, latest = trained.keeper.best, trained.keeper.latest
+    damage(best, *DAMAGE["data-one-bit-flipped"])
+    again = make_trainer(tmp_path)
+    with pytest.warns(UserWarning, match=rf"{best}.*damaged.*using {latest}"):
+        again.fit(TRAIN, VALIDATION, epochs=2, batch_size=20, save_every_steps=4,
+                  early_stopping=lt.EarlyStopping(patience=5))
+    assert_weights(again.model.get_weights(), weights_in(latest))
+    assert again.final_checkpoint == latest  # already reported
+    with pytest.warns(UserWarning, match=rf"{best}.*damaged.*using {latest}"):
+        predictor = lt.restore(tmp_path)
+    assert predictor.checkpoint == latest
+    assert_weights(predictor.model.get_weights(), weights_in(latest))
+    assert os.path.exists(best + ".index")  # reported, never deleted
+
+
+def test_no_readable_checkpoint_for_inference_is_an_error_that_deletes_nothing(run_copy):
+    folder = run_copy / "checkpoints"
+    for prefix in [*ckpt.scan_checkpoints(folder), *ckpt.scan_checkpoints(folder / "best")]:
+        damage(prefix, *DAMAGE["data-one-bit-flipped"])
+    before = sorted(os.listdir(folder)), sorted(os.listdir(folder / "best"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(lt.CheckpointError, match="no readable checkpoint among .*retrain"):
+            lt.restore(run_copy)
+    assert (sorted(os.listdir(folder)), sorted(os.listdir(folder / "best"))) == before
+
+
 # ---- the state file ---------------------------------------------------------------------
 
 STATE_DAMAGE = {
@@ -293,6 +330,32 @@ def test_a_failed_checkpoint_commit_keeps_the_last_good_one(pristine, tmp_path, 
     fit(resumed, 4)
     assert_weights(resumed.model.get_weights(), final_weights)
     assert without_timing(resumed.history) == without_timing(history)
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3])
+def test_a_failed_best_save_names_the_last_complete_checkpoint(tmp_path, monkeypatch, nth):
+    """The disk fills up at the nth write of best/'s state file (TensorFlow writes it twice
+    per save: 1 and 2 are the first best save, 3 the next): the error names the latest
+    committed checkpoint (what the run resumes from), not '(none yet)', best/'s older one
+    or the best checkpoint whose save failed."""
+    real = checkpoint_management.update_checkpoint_state_internal
+    best_saves = []
+
+    def fail_nth_best(save_dir, model_checkpoint_path, *args, **kwargs):
+        if os.path.basename(save_dir) == "best":
+            best_saves.append(model_checkpoint_path)
+            if len(best_saves) == nth:
+                no_space()
+        return real(save_dir, model_checkpoint_path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_management, "update_checkpoint_state_internal",
+                        fail_nth_best)
+    with pytest.raises(lt.CheckpointError) as info:
+        fit(make_trainer(tmp_path), 6)
+    monkeypatch.undo()
+    committed = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert os.path.basename(best_saves[-1]) not in committed
+    assert f"last complete checkpoint, {committed}, is untouched" in str(info.value)
 
 
 def test_a_worker_lost_during_a_save_is_not_reported_as_a_write_failure(tmp_path,

@@ -134,7 +134,8 @@ def trained(cli, images):
     data_file = prefix + ".data-00000-of-00001"
     with open(data_file, "r+b") as f:
         f.truncate(os.path.getsize(data_file) // 2)
-    cli.start("evaluate_corrupt", ["evaluate", corrupt_run])
+    cli.start("evaluate_corrupt", ["evaluate", prefix])
+    cli.start("evaluate_damaged_best", ["evaluate", corrupt_run])
     return result
 
 
@@ -246,6 +247,15 @@ def test_predict_image_files(cli, trained, images):
 def test_evaluate_corrupt_checkpoint_is_a_clean_error(cli, trained):
     """A truncated checkpoint data file: exit 2 with an error line, not a traceback."""
     assert_clean_error(cli["evaluate_corrupt"], "evaluate", "corrupt_run")
+
+
+def test_evaluate_a_run_whose_best_checkpoint_is_damaged_says_so_and_uses_the_latest(
+        cli, trained):
+    result = cli["evaluate_damaged_best"]
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert re.search(r"best/ckpt-\d+ \(.*\) is damaged; using \S*/checkpoints/ckpt-\d+ "
+                     "instead", result.stderr), result.stderr
 
 
 def test_an_unwritable_run_dir_fails_before_the_data_is_loaded(tmp_path, monkeypatch):

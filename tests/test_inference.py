@@ -247,7 +247,10 @@ def test_restore_corrupt_checkpoint_raises_checkpoint_error(run_copy, how):
     prefix = checkpoints.resolve(run_copy)  # best/ckpt-N
     corrupt(prefix, how)
     with pytest.raises(lt.CheckpointError):
-        lt.restore(run_copy)
+        lt.restore(prefix)
+    # From the run directory, the damaged best is reported and the latest used.
+    with pytest.warns(UserWarning, match=f"{prefix} .*damaged; using .*ckpt-"):
+        assert lt.restore(run_copy).checkpoint == checkpoints.resolve(run_copy / "checkpoints")
 
 
 @pytest.mark.parametrize("how", ["flip", "truncate"])
@@ -256,7 +259,7 @@ def test_restore_corrupt_checkpoint_message_says_corrupt(run_copy, how):
     prefix = checkpoints.resolve(run_copy)
     corrupt(prefix, how)
     try:
-        lt.restore(run_copy)
+        lt.restore(prefix)
     except lt.CheckpointError as e:
         message = str(e)
     else:
