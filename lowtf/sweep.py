@@ -591,8 +591,7 @@ def trial_row(trial, status=None):
 
 
 def _init_worker(threads):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    import tensorflow as tf  # quietly: importing lowtf armed lowtf.tf_chatter
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
