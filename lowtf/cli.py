@@ -94,7 +94,8 @@ def build_parser():
                        help="seed everything and use deterministic ops: the same seed gives "
                             "the same weights bit for bit, also across kills and resumes")
     train.add_argument("--skip-nonfinite", action="store_true",
-                       help="skip (and count) steps whose loss is NaN/Inf instead of stopping")
+                       help="skip (and count) steps with a NaN/Inf loss, gradient or new weight "
+                            "instead of stopping (more than half of an epoch skipped fails)")
     train.add_argument("--quiet", action="store_true", help="print only the final result")
 
     launch = sub.add_parser(

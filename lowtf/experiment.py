@@ -48,7 +48,8 @@ class Experiment:
     `deterministic=True` seeds everything and turns on TensorFlow's op determinism
     (`lowtf.determinism`): two runs give the same weights bit for bit, and so does a
     run that was killed and resumed. `save_every_steps` also checkpoints within epochs;
-    `skip_nonfinite` skips (and counts) steps whose loss is NaN/Inf instead of stopping.
+    `skip_nonfinite` skips (and counts) steps with a NaN/Inf loss, gradient or new weight
+    instead of stopping.
     """
 
     name: str = "fashion_mnist_dnn"

@@ -325,7 +325,7 @@ class Trainer:
             hparams: extra values for the HParams dashboard (they override the
                 trainer's own, e.g. a sweep's exact learning rate).
             trial_id: the run's HParams session group (default: a hash of the values).
-            skip_nonfinite: skip a step whose loss is NaN/Inf (its update is not applied,
+            skip_nonfinite: skip a step whose update is refused as NaN/Inf (it is not applied,
                 its batch is dropped) instead of stopping; the count so far is logged as
                 `skipped_steps`. An epoch that skips more than half of its steps fails
                 the run (NonFiniteLossError): that is not training any more.
@@ -612,7 +612,7 @@ class Trainer:
     def _check_finite(self):
         bad = int(self.state.bad_step.numpy())
         if bad:
-            kept = self.keeper.latest if self.keeper else None
+            kept = self._last_good_checkpoint
             raise NonFiniteLossError(
                 f"the training loss, a gradient or an updated weight became NaN or Inf at "
                 f"step {bad} (epoch {int(self.state.epoch.numpy()) + 1}); that update was "
@@ -644,10 +644,11 @@ class Trainer:
         skipped = int(self.state.skipped.numpy()) - skipped_before
         if not self._skip_nonfinite or 2 * skipped <= steps:
             return
-        kept = self.keeper.latest if self.keeper else None
+        kept = self._last_good_checkpoint
         raise NonFiniteLossError(
             f"skipped {skipped} of the {steps} steps of epoch {epoch + 1} ({skipped / steps:.0%}"
-            ") because their loss was NaN or Inf; a run that skips more than half of an "
+            ") because their loss, a gradient or an updated weight was NaN or Inf; a run "
+            "that skips more than half of an "
             "epoch's steps has failed, and training stopped. Last good checkpoint: "
             f"{kept or 'none written yet'}. Lower the learning rate, or check the inputs for "
             "NaN/Inf and extreme values")
