@@ -95,6 +95,7 @@ def test_a_lost_history_without_logs_to_rebuild_it_is_refused(tmp_path):
 
 # ---- a run that skips most of its steps has failed --------------------------------------
 
+@pytest.mark.numerics
 def test_skipping_most_steps_is_a_failure_not_a_success(tmp_path):
     trainer = make_trainer(tmp_path, lr=1e30)
     with pytest.raises(lt.NonFiniteLossError, match=r"skipped \d+ of the 5 steps of epoch 1 "
