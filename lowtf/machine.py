@@ -5,7 +5,8 @@ TensorFlow turns its oneDNN kernels on by default on CPUs with AVX-512 VNNI/BF16
 overrides that. Results differ in the last bits between the two, so every figure lowtf
 prints names both. `python -m lowtf.machine` prints the description;
 `python -m lowtf.machine --other-onednn` prints the TF_ENABLE_ONEDNN_OPTS value (0 or 1)
-that is *not* this machine's default, for running tests under both settings.
+that is *not* in force now (the CPU's default, or the value already set), for running
+tests under both settings.
 """
 
 import os
@@ -49,7 +50,6 @@ def describe():
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--other-onednn"]:
-        os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
         print(0 if onednn_enabled() else 1)
     else:
         print(describe())
