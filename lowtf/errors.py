@@ -36,6 +36,17 @@ class WorkerLostError(LowtfError, RuntimeError):
     """A peer of a multi-worker run failed or became unreachable."""
 
 
+def add_context(error, text):
+    """Appends `text` (where it happened) to `error`'s traceback, on Python 3.11+.
+
+    For an error of the user's own code, re-raised as it is: its type, message and
+    frames stay theirs, lowtf only says where in the run it struck.
+    """
+    if hasattr(error, "add_note"):
+        error.add_note(text)
+    return error
+
+
 def check_count(name, value, optional=False):
     """Raises a `ConfigError` unless `value` is an int >= 1 (or None, if `optional`)."""
     if optional and value is None:

@@ -8,9 +8,10 @@ grow by megabytes per epoch.
 
 import tensorflow as tf
 
-from lowtf.errors import ConfigError, DataError
+from lowtf.errors import ConfigError, DataError, add_context
 from lowtf.inputs import explain_input_error, to_model_input
 from lowtf.metrics import Mean, get_metric
+from lowtf.models import call_model
 
 
 def make_metrics(names):
@@ -67,7 +68,7 @@ class Evaluator:
         self._array_loop = SliceLoops(self._eval_arrays)
 
     def _update(self, x, y):
-        outputs = self.model(to_model_input(x, self.model.n_inputs))
+        outputs = call_model(self.model, to_model_input(x, self.model.n_inputs), training=False)
         update_metrics(self.metrics, y, outputs, self.loss_fn(y, outputs))
 
     def _eval_loop(self, dataset):
@@ -90,6 +91,8 @@ class Evaluator:
             else:
                 self._array_loop(*data)
         except tf.errors.InvalidArgumentError as e:
-            raise DataError(f"evaluation failed: "
-                            f"{explain_input_error(e, self.model.n_inputs, n_classes)}") from None
+            explained = explain_input_error(e, self.model.n_inputs, n_classes)
+            if explained is None:  # the user's model, loss, metric or pipeline: theirs
+                raise add_context(e, "lowtf: raised while evaluating")
+            raise DataError(f"evaluation failed: {explained}") from None
         return {k: float(m.result()) for k, m in self.metrics.items()}

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from lowtf.errors import ConfigError
 from lowtf.inference import restore
+from lowtf.models import call_model
 
 SIGNATURES = ("serving_default", "predict_uint8", "predict_float")
 
@@ -69,7 +70,7 @@ class ServingModule(tf.Module):
             return tf.reshape(images, [-1, self.n_inputs])
 
     def _outputs(self, x):
-        logits = self.model(x)
+        logits = call_model(self.model, x, training=False)
         probabilities = tf.nn.softmax(logits)
         ids = tf.argmax(logits, axis=1, output_type=tf.int32)
         top = tf.math.top_k(probabilities, k=self.k)

@@ -8,6 +8,7 @@ from lowtf.errors import CheckpointError, ConfigError
 from lowtf.evaluation import Evaluator, SliceLoops
 from lowtf.inputs import check_features, check_labels, to_model_input
 from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
+from lowtf.models import call_model
 from lowtf.network import Network
 
 
@@ -37,7 +38,7 @@ class Predictor:
                                  element_shape=[None, self.model.n_outputs])
         for i in tf.range(outputs.size()):
             batch = to_model_input(x[i * size:(i + 1) * size], self.model.n_inputs)
-            outputs = outputs.write(i, self.model(batch))
+            outputs = outputs.write(i, call_model(self.model, batch, training=False))
         return tf.reshape(outputs.concat(), [n, self.model.n_outputs])
 
     def logits(self, x):

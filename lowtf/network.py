@@ -68,7 +68,9 @@ class Network(tf.Module):
     def n_params(self):
         return sum(l.n_params for l in self.layers)
 
-    def __call__(self, x):
+    def __call__(self, x, training=None):
+        """The outputs (logits) for `x`. `training` is accepted for the loop's contract
+        (`lowtf.models`); dense `NeuronLayer`s behave the same either way."""
         for layer in self.layers:
             x = layer(x)
         return x

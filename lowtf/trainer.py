@@ -24,13 +24,14 @@ from lowtf import pictures
 from lowtf.distribute import (PEER_LOST_ERRORS, is_chief, remove_worker_directory,
                                worker_directory)
 from lowtf.errors import (CheckpointError, ConfigError, DataError, NonFiniteLossError,
-                          WorkerLostError, check_count)
+                          WorkerLostError, add_context, check_count)
 from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, replica_batches
 from lowtf.inference import Predictor
 from lowtf.inputs import (check_element_spec, check_features, check_labels, explain_input_error,
                           to_model_input)
 from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
 from lowtf.memory import release_free_memory
+from lowtf.models import call_model
 from lowtf.evaluation import make_metrics, update_metrics
 from lowtf.monitor import EarlyStopping, Monitor
 from lowtf.optimizers import get_optimizer
@@ -175,7 +176,7 @@ class Trainer:
         x = to_model_input(x, self.model.n_inputs)
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            outputs = self.model(x)
+            outputs = call_model(self.model, x, training=True)
             per_example = self.loss_fn(y, outputs)
             loss = tf.nn.compute_average_loss(per_example)
         grads = tape.gradient(loss, variables)
@@ -254,7 +255,7 @@ class Trainer:
     def _gradients(self, x, y):
         x = to_model_input(x, self.model.n_inputs)
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(self.loss_fn(y, self.model(x)))
+            loss = tf.reduce_mean(self.loss_fn(y, call_model(self.model, x, training=True)))
         return tape.gradient(loss, self.model.trainable_variables)
 
     # ---- data ---------------------------------------------------------------------
@@ -402,9 +403,12 @@ class Trainer:
                 " Restart every worker with the same command: training resumes from it, on "
                 "any number of workers") from None
         except tf.errors.InvalidArgumentError as e:
-            raise DataError(f"training stopped at step {int(self.state.step.numpy()) + 1}: "
-                            f"{explain_input_error(e, self.model.n_inputs, self.n_classes)}"
-                            ) from None
+            step = int(self.state.step.numpy()) + 1
+            explained = explain_input_error(e, self.model.n_inputs, self.n_classes)
+            if explained is None:  # the user's model, loss, metric or pipeline: theirs
+                raise add_context(e, f"lowtf: raised while training step {step} (epoch "
+                                     f"{int(self.state.epoch.numpy()) + 1})")
+            raise DataError(f"training stopped at step {step}: {explained}") from None
         finally:
             if self.writer:
                 try:
