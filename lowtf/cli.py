@@ -257,8 +257,11 @@ def _evaluate(args):
     split = getattr(data, args.split)
     metrics = predictor.evaluate(split.images, split.labels)
     print(f"Restored {predictor.checkpoint}")
-    print(f"{args.split.capitalize()} accuracy: {metrics['accuracy']:.4f}  loss "
-          f"{metrics['loss']:.4f}  ({len(split):,} {dataset} images)")
+    shown = [f"{metrics['accuracy']:.4f}" if "accuracy" in metrics else "n/a"]
+    if "loss" in metrics:  # a loss of the user's own is not rebuilt (restore warned)
+        shown.append(f"loss {metrics['loss']:.4f}")
+    print(f"{args.split.capitalize()} accuracy: {'  '.join(shown)}  "
+          f"({len(split):,} {dataset} images)")
     for name, value in metrics.items():
         if name not in ("accuracy", "loss"):
             print(f"{name}: {value:.4f}")

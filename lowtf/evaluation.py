@@ -14,9 +14,9 @@ from lowtf.metrics import Mean, get_metric
 from lowtf.models import call_model
 
 
-def make_metrics(names):
+def make_metrics(names, with_loss=True):
     """`{"loss": Mean, <name>: Metric, ...}` from metric names or objects."""
-    metrics = {"loss": Mean("loss")}
+    metrics = {"loss": Mean("loss")} if with_loss else {}
     for name in names:
         metric = get_metric(name)
         if metric.name in metrics:
@@ -60,8 +60,8 @@ class Evaluator:
     """
 
     def __init__(self, model, loss_fn, metric_names, batch_size=1000):
-        self.model, self.loss_fn = model, loss_fn
-        self.metrics = make_metrics(metric_names)
+        self.model, self.loss_fn = model, loss_fn  # loss_fn None: metrics only
+        self.metrics = make_metrics(metric_names, with_loss=loss_fn is not None)
         self.batch_size = int(batch_size)
         self.trace_count = 0
         self._loop = tf.function(self._eval_loop)
@@ -69,7 +69,8 @@ class Evaluator:
 
     def _update(self, x, y):
         outputs = call_model(self.model, to_model_input(x, self.model.n_inputs), training=False)
-        update_metrics(self.metrics, y, outputs, self.loss_fn(y, outputs))
+        update_metrics(self.metrics, y, outputs,
+                       None if self.loss_fn is None else self.loss_fn(y, outputs))
 
     def _eval_loop(self, dataset):
         self.trace_count += 1

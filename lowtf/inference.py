@@ -1,5 +1,7 @@
 """A trained network restored from its checkpoint for inference: no optimizer, no warnings."""
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -7,7 +9,8 @@ from lowtf import checkpoints as ckpt
 from lowtf.errors import CheckpointError, ConfigError
 from lowtf.evaluation import Evaluator, SliceLoops
 from lowtf.inputs import check_features, check_labels, to_model_input
-from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
+from lowtf.losses import class_label_mode, get_loss, takes_class_ids
+from lowtf.metrics import get_metric
 from lowtf.models import call_model
 from lowtf.network import Network
 
@@ -18,8 +21,8 @@ class Predictor:
     Args:
         model: a `lowtf.Network` producing logits.
         class_names: names of the output classes, if known.
-        loss: the loss the model was trained with (for `evaluate`).
-        metrics: metric names for `evaluate`.
+        loss: the loss the model was trained with (for `evaluate`); None: no loss.
+        metrics: metric names or `Metric`s for `evaluate`.
         batch_size: examples per traced call.
     """
 
@@ -27,7 +30,8 @@ class Predictor:
                  metrics=("accuracy",), batch_size=1000, checkpoint=None):
         self.model, self.checkpoint = model, checkpoint
         self.class_names = tuple(class_names) if class_names else None
-        self.loss_name, loss_fn = get_loss(loss)
+        self.loss_name, loss_fn = get_loss(loss) if loss is not None else (None, None)
+        self._class_labels = class_label_mode(loss)
         self.batch_size = batch_size
         self.evaluator = Evaluator(model, loss_fn, metrics, batch_size)
         self._logits_loop = SliceLoops(self._batched_logits)
@@ -63,12 +67,12 @@ class Predictor:
     def evaluate(self, x, y):
         """Loss and metrics on labelled data, e.g. `{"loss": 0.33, "accuracy": 0.88}`."""
         x = check_features(np.asarray(x), self.model.n_inputs, "evaluation features")
-        n_classes = self.model.n_outputs if self.loss_name in CLASS_LABEL_LOSSES else None
+        n_classes = self.model.n_outputs if takes_class_ids(self._class_labels, y) else None
         y = check_labels(y, len(x), n_classes, "evaluation labels")
         return self.evaluator((x, y), n_classes)
 
 
-def restore(path, batch_size=1000):
+def restore(path, batch_size=1000, loss=None, metrics=None):
     """Rebuilds the network saved by a lowtf run and loads its weights.
 
     Only the model is read (`expect_partial`): the optimizer, metrics and loop state
@@ -78,6 +82,9 @@ def restore(path, batch_size=1000):
     Args:
         path: a run directory (its best checkpoint, else its latest), a checkpoints
             folder, or a checkpoint prefix.
+        loss, metrics: what `evaluate` computes; by default the run's own. A loss or
+            metric of the user's own, which lowtf cannot rebuild by name, is reported
+            (a warning) and left out; pass it here to have it.
 
     Raises:
         CheckpointError: no checkpoint there, or it is unreadable or from another model.
@@ -95,6 +102,28 @@ def restore(path, batch_size=1000):
         raise CheckpointError(f"checkpoint {prefix} could not be restored: "
                               f"{str(e).splitlines()[0]}") from None
     meta = config.get("metadata", {})
-    return Predictor(model, class_names=meta.get("class_names"), loss=config.get("loss", "sparse_softmax_cross_entropy"),
-                     metrics=config.get("metrics", ("accuracy",)), batch_size=batch_size,
-                     checkpoint=prefix)
+    if loss is None:
+        loss = _rebuildable(prefix, "loss", [config.get("loss", "sparse_softmax_cross_entropy")],
+                            get_loss)
+        loss = loss[0] if loss else None
+    if metrics is None:
+        metrics = _rebuildable(prefix, "metric", config.get("metrics", ("accuracy",)),
+                               get_metric)
+    return Predictor(model, class_names=meta.get("class_names"), loss=loss, metrics=metrics,
+                     batch_size=batch_size, checkpoint=prefix)
+
+
+def _rebuildable(prefix, kind, names, build):
+    """The `names` lowtf can rebuild; each other one (the user's own) is reported and skipped."""
+    kept = []
+    for name in names:
+        try:
+            build(name)
+        except ConfigError:
+            warnings.warn(f"the run of {prefix} used its own {kind} {name!r}, which lowtf "
+                          f"cannot rebuild by name; evaluate leaves it out (pass it to "
+                          f"lt.restore(..., {kind if kind == 'loss' else 'metrics'}=...) "
+                          "to have it)", stacklevel=3)
+        else:
+            kept.append(name)
+    return kept

@@ -4,6 +4,7 @@ Losses return one value per example; the trainer averages them over the *global*
 batch, so the same code is right on one device and under a distribution strategy.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from lowtf.errors import ConfigError
@@ -51,3 +52,17 @@ def get_loss(loss):
     if callable(loss):
         return getattr(loss, "__name__", "custom"), loss
     raise ConfigError(f"loss must be a name or a callable, got {loss!r}")
+
+
+def class_label_mode(loss):
+    """What labels `loss` (a name, a callable or None) takes: True class ids (the built-in
+    class losses), False float targets (the other built-ins), None either (a custom loss,
+    or none known: integer labels are class ids, anything else float targets)."""
+    if not isinstance(loss, str):
+        return None
+    return get_loss(loss)[0] in CLASS_LABEL_LOSSES
+
+
+def takes_class_ids(mode, labels):
+    """Whether `labels` are class ids under `class_label_mode` `mode`."""
+    return bool(mode) or (mode is None and np.issubdtype(np.asarray(labels).dtype, np.integer))

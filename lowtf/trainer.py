@@ -29,7 +29,7 @@ from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, replica_batches
 from lowtf.inference import Predictor
 from lowtf.inputs import (check_element_spec, check_features, check_labels, explain_input_error,
                           to_model_input)
-from lowtf.losses import CLASS_LABEL_LOSSES, get_loss
+from lowtf.losses import class_label_mode, get_loss, takes_class_ids
 from lowtf.memory import release_free_memory
 from lowtf.models import call_model
 from lowtf.evaluation import make_metrics, update_metrics
@@ -133,10 +133,7 @@ class Trainer:
                                    loss=self.loss_fn, metrics=metrics,
                                    batch_size=self.eval_batch_size)
         self.evaluator = self.predictor.evaluator
-        # Built-in losses say what labels they take; a custom loss gets integer labels as
-        # class ids (range-checked) and anything else as float targets.
-        self._class_labels = True if self.loss_name in CLASS_LABEL_LOSSES else (
-            None if not isinstance(loss, str) else False)
+        self._class_labels = class_label_mode(loss)
         self.n_classes = self.model.n_outputs if self._class_labels is not False else None
         # The running training metrics are saved too: a run resumed mid-epoch then reports
         # the same epoch loss and accuracy as one that was never interrupted.
@@ -267,8 +264,7 @@ class Trainer:
                             f"of (x, y) batches, got {type(data).__name__}")
         x = check_features(data[0], self.model.n_inputs, f"{what} features")
         labels = np.asarray(data[1])
-        as_classes = self._class_labels or (
-            self._class_labels is None and np.issubdtype(labels.dtype, np.integer))
+        as_classes = takes_class_ids(self._class_labels, labels)
         y = check_labels(labels, len(x), self.n_classes if as_classes else None,
                          f"{what} labels")
         return x, y

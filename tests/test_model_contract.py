@@ -115,3 +115,61 @@ def test_an_assertion_in_the_users_pipeline_keeps_its_message():
     with pytest.raises(tf.errors.InvalidArgumentError) as info:
         trainer.fit(dataset, epochs=1)
     raised_with_note(info, "lowtf: raised while training step 1")
+
+
+# ---- a run with its own loss and metric restores, evaluates and exports -------------------
+
+def smoothed_cross_entropy(labels, outputs):
+    targets = tf.one_hot(labels, 10) * 0.9 + 0.01
+    return tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=outputs)
+
+
+class MeanConfidence(lt.Metric):
+    def __init__(self):
+        super().__init__("mean_confidence")
+
+    def update_state(self, labels, logits, sample_weight=None):
+        self._add(tf.reduce_max(tf.nn.softmax(logits), axis=-1), sample_weight)
+
+
+@pytest.fixture(scope="module")
+def custom_run(tmp_path_factory):
+    from conftest import make_classification
+
+    run = tmp_path_factory.mktemp("custom") / "run"
+    x, y = make_classification(200)
+    trainer = lt.Trainer(lt.dnn(784, (16,), 10, seed=0), loss=smoothed_cross_entropy,
+                         metrics=("accuracy", MeanConfidence()), run_dir=run, verbose=0,
+                         histograms=False)
+    trainer.fit((x, y), epochs=1, batch_size=50)
+    return run, (x, y), trainer.evaluate((x, y))
+
+
+def test_a_run_with_its_own_loss_and_metric_restores_and_evaluates(custom_run):
+    run, (x, y), trained = custom_run
+    with pytest.warns(UserWarning) as caught:
+        predictor = lt.restore(run)
+    said = " ".join(str(w.message) for w in caught)
+    assert "own loss 'smoothed_cross_entropy'" in said and "own metric 'mean_confidence'" in said
+    metrics = predictor.evaluate(x, y)
+    assert set(metrics) == {"accuracy"}
+    assert metrics["accuracy"] == pytest.approx(trained["accuracy"])
+    given = lt.restore(run, loss=smoothed_cross_entropy, metrics=("accuracy", MeanConfidence()))
+    again = given.evaluate(x, y)
+    for name in ("loss", "accuracy", "mean_confidence"):
+        assert again[name] == pytest.approx(trained[name], rel=1e-5), name
+
+
+def test_a_run_with_its_own_loss_exports_and_evaluates_from_the_command_line(
+        custom_run, tmp_path, capsys):
+    from lowtf.cli import main
+
+    run = custom_run[0]
+    with pytest.warns(UserWarning):
+        lt.export_saved_model(lt.restore(run), tmp_path / "exported")
+    assert (tmp_path / "exported" / "saved_model.pb").exists()
+    with pytest.warns(UserWarning, match="own loss"):
+        assert main(["evaluate", str(run), "--data-dir",
+                     "/usr/share/datasets/fashion-mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "Test accuracy: " in out and "loss" not in out.split("Test accuracy: ")[1]
