@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import sys
+import warnings
 
 # --xla values and the Experiment.xla they stand for (None: XLA where it compiles).
 XLA_CHOICES = {"auto": None, "on": True, "off": False}
@@ -446,6 +447,10 @@ def main(argv=None):
         tf_chatter.disarm()
     from lowtf.errors import LowtfError
 
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"lowtf {args.command}: warning: {message}", file=file or sys.stderr)
+
+    shown_before, warnings.showwarning = warnings.showwarning, show_warning  # one line each
     try:
         {"train": _train, "evaluate": _evaluate, "predict": _predict,
          "summary": _summary, "launch": _launch,
@@ -456,6 +461,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"lowtf {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown_before
     return 0
 
 

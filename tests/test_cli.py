@@ -254,8 +254,8 @@ def test_evaluate_a_run_whose_best_checkpoint_is_damaged_says_so_and_uses_the_la
     result = cli["evaluate_damaged_best"]
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert re.search(r"best/ckpt-\d+ \(.*\) is damaged; using \S*/checkpoints/ckpt-\d+ "
-                     "instead", result.stderr), result.stderr
+    assert re.search(r"^lowtf evaluate: warning: checkpoint \S*best/ckpt-\d+ \(.*\) is damaged; "
+                     r"using \S*/checkpoints/ckpt-\d+ instead$", result.stderr, re.M), result.stderr
 
 
 def test_an_unwritable_run_dir_fails_before_the_data_is_loaded(tmp_path, monkeypatch):
