@@ -1,4 +1,4 @@
-"""A trained network restored from its checkpoint for inference: no optimizer, no warnings."""
+"""A trained network restored from its checkpoint for inference: the model alone, no optimizer."""
 
 import warnings
 
