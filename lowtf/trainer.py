@@ -612,14 +612,17 @@ class Trainer:
     def _check_finite(self):
         bad = int(self.state.bad_step.numpy())
         if bad:
-            kept = self._last_good_checkpoint
-            raise NonFiniteLossError(
+            raise self._nonfinite_error(
                 f"the training loss, a gradient or an updated weight became NaN or Inf at "
                 f"step {bad} (epoch {int(self.state.epoch.numpy()) + 1}); that update was "
-                "not applied and "
-                f"training stopped. Last good checkpoint: {kept or 'none written yet'}. "
-                "Lower the learning rate, or check the inputs for NaN/Inf and extreme values",
-                step=bad)
+                "not applied and training stopped", step=bad)
+
+    def _nonfinite_error(self, what, step=None):
+        """A NonFiniteLossError: `what` happened, the last good checkpoint, the usual fixes."""
+        kept = self._last_good_checkpoint
+        return NonFiniteLossError(
+            f"{what}. Last good checkpoint: {kept or 'none written yet'}. Lower the learning "
+            "rate, or check the inputs for NaN/Inf and extreme values", step=step)
 
     def _skipped_before(self, epoch, position):
         """The count of skipped steps when this epoch began.
@@ -644,14 +647,10 @@ class Trainer:
         skipped = int(self.state.skipped.numpy()) - skipped_before
         if not self._skip_nonfinite or 2 * skipped <= steps:
             return
-        kept = self._last_good_checkpoint
-        raise NonFiniteLossError(
+        raise self._nonfinite_error(
             f"skipped {skipped} of the {steps} steps of epoch {epoch + 1} ({skipped / steps:.0%}"
             ") because their loss, a gradient or an updated weight was NaN or Inf; a run "
-            "that skips more than half of an "
-            "epoch's steps has failed, and training stopped. Last good checkpoint: "
-            f"{kept or 'none written yet'}. Lower the learning rate, or check the inputs for "
-            "NaN/Inf and extreme values")
+            "that skips more than half of an epoch's steps has failed, and training stopped")
 
     def _end_epoch(self, logs, monitor, early_stopping):
         """Records the epoch (history, TensorBoard, checkpoints); returns True to stop."""
