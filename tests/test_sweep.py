@@ -22,6 +22,9 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 import lowtf as lt
 from fake_data import write_fake_fashion_mnist
 from lowtf import sweep as sw
+from lowtf.sweep.dashboard import CONFIG_SUFFIX, _hparams_config
+from lowtf.sweep.jsonio import _jsonable, _read_json
+from lowtf.sweep.running import _changed_settings, available_cores
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOWTF = os.path.join(sys.prefix, "bin", "lowtf")
@@ -103,7 +106,7 @@ def test_grid_is_every_combination_in_order(tmp_path):
     assert first.hparams["layers"] == "300-100" and first.hparams["n_params"] == 266_610
     assert first.hparams["depth"] == 2 and first.hparams["learning_rate"] == 0.01
     assert sweep.swept == ["learning_rate", "hidden"]
-    hparams, _ = sw._hparams_config(sweep, trials)
+    hparams, _ = _hparams_config(sweep, trials)
     assert [h.name for h in hparams] == ["learning_rate", "layers", "n_params", "depth"]
 
 
@@ -286,7 +289,7 @@ def test_running_again_skips_finished_and_failed_trials(swept):
     for trial, mtime in histories.items():
         assert os.path.getmtime(os.path.join(sweep.root, trial, "history.json")) == mtime
     # the search space is written once
-    assert len(glob.glob(os.path.join(sweep.root, "*" + sw.CONFIG_SUFFIX))) == 1
+    assert len(glob.glob(os.path.join(sweep.root, "*" + CONFIG_SUFFIX))) == 1
 
 
 def test_retry_failed_runs_a_failed_trial_again(swept):
@@ -308,25 +311,25 @@ def test_an_interrupted_trial_continues_from_its_checkpoint(tmp_path, data_dir):
     assert "[1/1] lr=0.1: resuming from its checkpoint" in out
     row = result.rows[0]
     assert row["status"] == "finished" and row["epochs"] == 2
-    history = sw._read_json(os.path.join(trial.run_dir, "history.json"))
+    history = _read_json(os.path.join(trial.run_dir, "history.json"))
     assert history["epoch"] == [1, 2] and history["step"] == [12, 24]
     # More epochs for the sweep: the finished trial goes on from where it stopped.
     longer = sweep.replace(base={"epochs": 3})
     result, out = run_quietly(longer)
     assert "settings changed since it ran (epochs 2 -> 3); continuing it" in out
     assert result.rows[0]["epochs"] == 3
-    assert sw._read_json(os.path.join(trial.run_dir, "history.json"))["step"] == [12, 24, 36]
+    assert _read_json(os.path.join(trial.run_dir, "history.json"))["step"] == [12, 24, 36]
 
 
 def test_fields_added_to_experiment_since_do_not_rerun_a_trial():
     trial = lt.Sweep("s", grid={"learning_rate": [0.1]}).trials()[0]
-    stored = sw._jsonable(dataclasses.asdict(trial.experiment))
-    assert sw._changed_settings(trial, {"experiment": stored}) == {}
+    stored = _jsonable(dataclasses.asdict(trial.experiment))
+    assert _changed_settings(trial, {"experiment": stored}) == {}
     older = {k: v for k, v in stored.items() if k not in ("seed", "patience")}
-    assert sw._changed_settings(trial, {"experiment": older}) == {}  # defaults: unchanged
+    assert _changed_settings(trial, {"experiment": older}) == {}  # defaults: unchanged
     stored["epochs"] = 3
     stored["run_dir"] = "elsewhere"
-    assert sw._changed_settings(trial, {"experiment": stored}) == {"epochs": (3, 60)}
+    assert _changed_settings(trial, {"experiment": stored}) == {"epochs": (3, 60)}
 
 
 def test_report_only_trains_nothing(tmp_path, data_dir):
@@ -345,7 +348,7 @@ def test_cli_sweep_trains_in_parallel_ranks_and_writes_the_table(cli):
     result = jobs["sweep"].result()
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    if sw.available_cores() >= 2:
+    if available_cores() >= 2:
         assert "2 trials, 2 at a time in separate processes" in out
     rows = {}
     for line in out.splitlines():

@@ -1,0 +1,39 @@
+"""Sweeps: one experiment run many times over a grid or a random sample of its settings.
+
+    import lowtf as lt
+    sweep = lt.Sweep("lr", base=lt.Experiment(epochs=5, patience=None),
+                     grid={"learning_rate": [0.003, 0.01, 0.03]})
+    result = lt.run_sweep(sweep)        # trials in logs/lr/<trial>/, ranked in logs/lr/results.csv
+    result.best["checkpoint"]           # the best trial's best checkpoint
+
+Each trial is an ordinary run (`run_experiment`) in `logs/<sweep>/<trial>`, named after
+the values it tries (`lr=0.01`, `h=300-100,opt=adam`). For TensorBoard's HParams
+dashboard the sweep root holds the search space and the metrics (`hp.hparams_config`),
+each trial its values (written by the Trainer at the trial's root, with the session
+status: success or failure), and in `<trial>/sweep` its best and test metrics and whether
+it finished (`finished` 1/0); the final train/validation values come from the trial's
+curves. `tensorboard --logdir logs/<sweep>` then shows the table, parallel-coordinates
+and scatter views.
+
+A sweep resumes: finished trials are skipped, an interrupted one continues from its
+latest checkpoint (the Trainer resumes it), a failed one is kept as failed unless
+`retry_failed=True`. Trials run one after another, or in `parallel` processes.
+
+The package, one job a module:
+
+    space       what may vary: parameters, aliases, LogUniform/Uniform, trial names
+    definition  Sweep and its Trials; load_target/load_sweep from experiments/
+    running     run_sweep/run_trial: training the trials, one by one or in processes
+    dashboard   TensorBoard's HParams dashboard: search space and per-trial summaries
+    results     SweepResult (ranked table, results.csv/.json) and read_results
+    jsonio      JSON helpers the others share
+"""
+
+from lowtf.sweep.definition import Sweep, Trial, load_sweep, load_target
+from lowtf.sweep.results import RANK_BY, SweepResult, read_results
+from lowtf.sweep.running import run_sweep, run_trial, trial_row
+from lowtf.sweep.space import PARAMS, LogUniform, Uniform, normalize, trial_name
+
+__all__ = ["PARAMS", "RANK_BY", "LogUniform", "Sweep", "SweepResult", "Trial", "Uniform",
+           "load_sweep", "load_target", "normalize", "read_results", "run_sweep",
+           "run_trial", "trial_name", "trial_row"]

@@ -1,0 +1,125 @@
+"""What a sweep shows on TensorBoard's HParams dashboard: the search space and metrics
+at the sweep root (`hp.hparams_config`, rewritten only when it changes, beside
+`sweep.json`), and for each trial its best and test metrics (in `<trial>/sweep`) and how
+it ended (the session end, beside the session start the Trainer wrote).
+
+TensorFlow and TensorBoard are imported inside the functions, when a sweep trains.
+"""
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+
+from lowtf.storage import write_json
+from lowtf.sweep.jsonio import _jsonable
+from lowtf.sweep.space import DASHBOARD_NAMES
+
+CONFIG_SUFFIX = ".sweep-config"
+SUMMARY_SUFFIX = ".sweep-trial"
+SUMMARY_GROUP = "sweep"  # <trial>/sweep: best/final/test metrics and `finished`
+
+
+def _metric_names(base):
+    """The scalars of `<trial>/sweep` (the trial's curves are in its train/validation)."""
+    test = ["test_loss"] + [f"test_{m}" for m in base.metrics]
+    return ["best_val_accuracy", "best_val_loss", *test, "finished", "epochs_trained",
+            "train_seconds"]
+
+
+# The metrics on the HParams dashboard (a few, so parallel coordinates stay readable).
+DASHBOARD_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "finished",
+                     "epochs_trained", "train_seconds")
+
+
+def _hparams_config(sweep, trials):
+    """The `hp.HParam`s and `hp.Metric`s of the sweep's search space."""
+    from tensorboard.plugins.hparams import api as hp
+
+    keys = [DASHBOARD_NAMES.get(k, k) for k in sweep.swept]
+    if "hidden" in sweep.swept:  # the size and depth of the networks, as numbers
+        keys += [k for k in ("n_params", "depth") if k not in keys]
+    hparams = []
+    for key in keys:
+        values = [t.hparams[key] for t in trials]
+        distinct = sorted(set(values), key=lambda v: (str(type(v)), v))
+        if key == "learning_rate":
+            # An interval, so a value written as float32 (0.0099999998) still passes.
+            f32 = [float(np.float32(v)) for v in values]
+            domain = hp.RealInterval(min(values + f32), max(values + f32))
+        elif key == "n_params":
+            domain = hp.IntInterval(min(values), max(values))
+        else:
+            if key == "layers":  # keep the given order (widths as written), not sorted
+                distinct = list(dict.fromkeys(values))
+            domain = hp.Discrete(distinct)
+        hparams.append(hp.HParam(key, domain))
+    metrics = [
+        hp.Metric("accuracy", group="validation", display_name="val accuracy (final)"),
+        hp.Metric("loss", group="validation", display_name="val loss (final)"),
+        hp.Metric("accuracy", group="train", display_name="train accuracy (final)"),
+    ] + [hp.Metric(name, group=SUMMARY_GROUP, display_name=name.replace("_", " "))
+         for name in DASHBOARD_METRICS]
+    return hparams, metrics
+
+
+def _write_hparams_config(sweep, trials):
+    """Writes the search space at the sweep root once (again only when it changed)."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    hparams, metrics = _hparams_config(sweep, trials)
+    described = json.dumps({"hparams": [str(h) for h in hparams],
+                            "metrics": [str(m.as_proto()) for m in metrics]}, sort_keys=True)
+    os.makedirs(sweep.root, exist_ok=True)
+    info_path = os.path.join(sweep.root, "sweep.json")
+    ours = [f for f in os.listdir(sweep.root) if f.endswith(CONFIG_SUFFIX)]
+    try:
+        with open(info_path) as f:
+            unchanged = json.load(f).get("hparams_config") == described and ours
+    except (OSError, ValueError):
+        unchanged = False
+    if not unchanged:
+        for name in ours:
+            os.remove(os.path.join(sweep.root, name))
+        writer = tf.summary.create_file_writer(sweep.root, filename_suffix=CONFIG_SUFFIX)
+        with writer.as_default():
+            hp.hparams_config(hparams=hparams, metrics=metrics)
+        writer.close()
+    info = {"name": sweep.name, "description": sweep.description,
+            "base": _jsonable(dataclasses.asdict(sweep.base)),
+            "grid": _jsonable(sweep.grid), "random": _jsonable(
+                {k: (dataclasses.asdict(v) | {"kind": type(v).__name__})
+                 if dataclasses.is_dataclass(v) else v for k, v in sweep.random.items()}),
+            "n_trials": sweep.n_trials, "configs": _jsonable(sweep.configs),
+            "seed": sweep.seed, "rank_by": sweep.rank_by,
+            "trials": [t.id for t in trials], "hparams_config": described}
+    write_json(info_path, info, "the sweep description", indent=2)
+
+
+def _write_trial_summaries(trial, row):
+    """The trial's final/best metrics (in `<trial>/sweep`) and its end status (at the
+    trial's root, beside the session start the Trainer wrote)."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api_pb2
+    from tensorboard.plugins.hparams import summary as hp_summary
+
+    step = int(row.get("step") or 0)
+    writer = tf.summary.create_file_writer(os.path.join(trial.run_dir, SUMMARY_GROUP))
+    with writer.as_default(step=step):
+        for name in _metric_names(trial.experiment):
+            if name == "finished":
+                value = 1.0 if row["status"] == "finished" else 0.0
+            else:
+                value = row.get("epochs" if name == "epochs_trained" else name)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                tf.summary.scalar(name, float(value))
+    writer.close()
+    writer = tf.summary.create_file_writer(trial.run_dir, filename_suffix=SUMMARY_SUFFIX)
+    with writer.as_default(step=step):
+        status = api_pb2.STATUS_SUCCESS if row["status"] == "finished" else api_pb2.STATUS_FAILURE
+        tf.summary.experimental.write_raw_pb(
+            hp_summary.session_end_pb(status).SerializeToString(), step=step)
+    writer.close()

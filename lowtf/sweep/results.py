@@ -1,0 +1,125 @@
+"""A sweep's results: its trials ranked by `rank_by` (`SweepResult`), saved as
+`<root>/results.csv` and `<root>/results.json`, printed as a table, and read back
+(`read_results`).
+"""
+
+import csv
+import math
+import os
+
+from lowtf.errors import ConfigError
+from lowtf.storage import write_json
+from lowtf.sweep.jsonio import _read_json
+from lowtf.sweep.space import DASHBOARD_NAMES
+
+RANK_BY = {  # ranking name -> (row key, higher is better)
+    "val_accuracy": ("best_val_accuracy", True),
+    "val_loss": ("best_val_loss", False),
+    "test_accuracy": ("test_accuracy", True),
+    "test_loss": ("test_loss", False),
+}
+
+
+class SweepResult:
+    """The trials of a sweep, best first by `sweep.rank_by` (unfinished trials last).
+
+    Attributes:
+        rows: one dict per trial: `rank`, `trial`, the swept values, `status`, `epochs`,
+            `best_val_accuracy`, `test_accuracy`, `test_loss`, `checkpoint`, `run_dir`, ...
+        best: the first finished row, or None.
+    """
+
+    def __init__(self, sweep, rows):
+        self.sweep = sweep
+        key, higher = RANK_BY[sweep.rank_by]
+
+        def order(row):
+            value = row.get(key)
+            done = row["status"] == "finished" and isinstance(value, (int, float)) \
+                and math.isfinite(value)
+            return (0, -value if higher else value) if done else (1, 0)
+
+        self.rows = sorted(rows, key=order)
+        for rank, row in enumerate(self.rows, 1):
+            row["rank"] = rank
+        finished = [r for r in self.rows if r["status"] == "finished"]
+        self.best = finished[0] if finished else None
+
+    @property
+    def csv_path(self):
+        return os.path.join(self.sweep.root, "results.csv")
+
+    @property
+    def json_path(self):
+        return os.path.join(self.sweep.root, "results.json")
+
+    def columns(self):
+        swept = [DASHBOARD_NAMES.get(k, k) for k in self.sweep.swept]
+        tests = sorted({k for r in self.rows for k in r if k.startswith("test_")} -
+                       {"test_accuracy", "test_loss"})
+        return (["rank", "trial", *swept, "status", "epochs", "best_val_accuracy",
+                 "final_val_accuracy", "test_accuracy", "test_loss", *tests, "n_params",
+                 "train_seconds", "examples_per_second", "checkpoint", "run_dir", "error"])
+
+    def save(self):
+        os.makedirs(self.sweep.root, exist_ok=True)
+        columns = self.columns()
+        tmp = self.csv_path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in self.rows:
+                writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+        os.replace(tmp, self.csv_path)
+        write_json(self.json_path, {"sweep": self.sweep.name, "rank_by": self.sweep.rank_by,
+                                    "best": self.best, "trials": self.rows},
+                   "the sweep results", indent=2)
+
+    def table(self, max_rows=None):
+        """The ranked trials as a text table."""
+        swept = [DASHBOARD_NAMES.get(k, k) for k in self.sweep.swept]
+        header = ["rank", "trial", "best val acc", "test acc", "test loss", "epochs",
+                  "seconds", "status"]
+        lines = []
+        for row in self.rows[:max_rows]:
+            def fmt(key, spec=".4f", row=row):
+                value = row.get(key)
+                return format(value, spec) if isinstance(value, (int, float)) else ""
+
+            status = row["status"] if row["status"] != "failed" else \
+                f"failed ({row.get('error', '?')})"
+            lines.append([str(row["rank"]), row["trial"], fmt("best_val_accuracy"),
+                          fmt("test_accuracy"), fmt("test_loss"), str(row["epochs"]),
+                          fmt("train_seconds", ".0f"), status])
+        widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header))]
+        text = lambda r: "  ".join(  # noqa: E731
+            c.rjust(w) if i not in (1, len(header) - 1) else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        title = f"Sweep {self.sweep.name}: {len(self.rows)} trials over " \
+                f"{', '.join(swept) or 'nothing'}, ranked by {self.sweep.rank_by}"
+        return "\n".join([title, text(header), "-" * len(text(header)),
+                          *(text(r) for r in lines)])
+
+    def report(self):
+        lines = [self.table()]
+        if self.best:
+            b = self.best
+            lines += [f"Best trial: {b['trial']} (best val accuracy "
+                      f"{b.get('best_val_accuracy') or float('nan'):.4f}, test accuracy "
+                      f"{b.get('test_accuracy') or float('nan'):.4f})",
+                      f"  run:        {b['run_dir']}",
+                      f"  checkpoint: {b.get('checkpoint')}",
+                      f"  evaluate:   lowtf evaluate '{b['run_dir']}'"]
+        else:
+            lines.append("No trial has finished yet.")
+        lines.append(f"Table: {self.csv_path}   "
+                     f"Dashboard: tensorboard --logdir {self.sweep.root}")
+        return "\n".join(lines)
+
+
+def read_results(root):
+    """The ranked rows a sweep wrote to `<root>/results.json` (a list of dicts)."""
+    data = _read_json(os.path.join(os.fspath(root), "results.json"))
+    if data is None:
+        raise ConfigError(f"no sweep results in {root!r} (results.json); run the sweep first")
+    return data["trials"]
