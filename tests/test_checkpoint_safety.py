@@ -26,6 +26,7 @@ from tensorflow.python.checkpoint import checkpoint_management
 
 import lowtf as lt
 from conftest import make_prototype_data
+from lowtf import checkpoint_keeper
 from lowtf import checkpoints as ckpt
 from lowtf.storage import WriteError
 
@@ -455,7 +456,7 @@ time.sleep(120)
 """
 
 
-@pytest.mark.skipif(ckpt.fcntl is None, reason="no flock on this platform")
+@pytest.mark.skipif(checkpoint_keeper.fcntl is None, reason="no flock on this platform")
 def test_a_run_directory_in_use_by_another_process_is_refused(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK,
