@@ -17,6 +17,7 @@ checkpoint folder is ever executed: tensors come from TensorFlow's checkpoint fo
 import json
 import os
 import re
+import tempfile
 import warnings
 
 import tensorflow as tf
@@ -92,7 +93,14 @@ def read_config(prefix):
 
 
 def check_model_matches(prefix, model, key="model"):
-    """Raises CheckpointError naming the first variable whose presence or shape differs."""
+    """Raises CheckpointError naming the first variable whose presence or shape differs.
+
+    A `lowtf.Network` is compared layer by layer; any other model by the checkpoint keys
+    TensorFlow gives its variables (found by writing the model alone to a temporary
+    checkpoint: TensorFlow's own naming, no guesswork).
+    """
+    if not _is_network(model):
+        return _check_any_model(prefix, model, key)
     shapes = read_shapes(prefix)
     stored_layers = sorted({k.split("/")[1] for k in shapes
                             if k.startswith(key + "/") and k.endswith(_VALUE)})
@@ -120,6 +128,42 @@ def check_model_matches(prefix, model, key="model"):
 
 _CKPT_NAME = re.compile(r"^ckpt-(\d+)\.index$")
 _STATE = "checkpoint"
+
+
+def _is_network(model):
+    layers = getattr(model, "layers", None)
+    return isinstance(layers, (list, tuple)) and bool(layers) and all(
+        hasattr(l, "kernel") and hasattr(l, "bias") and hasattr(l, "name") for l in layers)
+
+
+def variable_shapes(model, key="model"):
+    """`{checkpoint key: shape}` of the model's variables, as `tf.train.Checkpoint` names them."""
+    with tempfile.TemporaryDirectory(prefix="lowtf-keys-") as folder:
+        path = tf.train.Checkpoint(**{key: model}).write(os.path.join(folder, "model"))
+        return {name: shape for name, shape in tf.train.list_variables(path)
+                if name.startswith(key + "/")}
+
+
+def _check_any_model(prefix, model, key):
+    stored = {k: v for k, v in read_shapes(prefix).items() if k.startswith(key + "/")}
+    ours = variable_shapes(model, key)
+    short = lambda name: name[len(key) + 1:].replace(_VALUE, "")  # noqa: E731
+    for name, shape in sorted(ours.items()):
+        if name not in stored:
+            raise CheckpointMismatchError(
+                f"checkpoint {prefix} was saved from a different model: it has no variable "
+                f"{short(name)} (it holds {sorted(short(k) for k in stored)[:12]}); restore it "
+                "into the model it was trained with, or train into a new run directory")
+        if list(stored[name]) != list(shape):
+            raise CheckpointMismatchError(
+                f"checkpoint {prefix} was saved from a different model: variable "
+                f"{short(name)} has shape {list(stored[name])} there but {list(shape)} in "
+                "this model; build the model as it was trained, or train into a new run "
+                "directory")
+    extra = sorted(short(k) for k in set(stored) - set(ours) if k.endswith(_VALUE))
+    if extra:
+        raise CheckpointMismatchError(f"checkpoint {prefix} has variables this model lacks: "
+                                      f"{extra[:12]}; it was saved from a different model")
 
 
 def _is_complete(prefix):

@@ -275,9 +275,10 @@ def _predict(args):
     predictor = restore(args.checkpoint)
     invert = {"auto": "auto", "always": True, "never": False}[args.invert]
     images = load_images(args.images, invert=invert)
-    k = min(args.top_k, predictor.model.n_outputs)
+    n_classes = predictor.n_classes(images)
+    k = min(args.top_k, n_classes)
     ids, probs = predictor.top_k(images, k)
-    names = predictor.class_names or tuple(str(i) for i in range(predictor.model.n_outputs))
+    names = predictor.class_names or tuple(str(i) for i in range(n_classes))
     for path, row_ids, row_probs in zip(args.images, ids, probs):
         top = ", ".join(f"{names[i]} {p:.3f}" for i, p in zip(row_ids, row_probs))
         print(f"{path}: {names[row_ids[0]]}  (top {k}: {top})")
@@ -288,6 +289,7 @@ def _summary(args):
     from lowtf.errors import CheckpointError
     from lowtf.experiment import load_experiment
     from lowtf.inference import restore
+    from lowtf.models import summary
     from lowtf.network import dnn
 
     target = args.target
@@ -297,10 +299,11 @@ def _summary(args):
         except CheckpointError:
             prefix = None
         if prefix:
-            print(restore(prefix).model.summary())
+            print(summary(restore(prefix).model))
             return
     experiment = load_experiment(target)
-    print(dnn(784, experiment.hidden, 10, activation=experiment.activation).summary())
+    print(summary(experiment.build_model() if experiment.model else
+                  dnn(784, experiment.hidden, 10, activation=experiment.activation)))
 
 
 def _launch(args):

@@ -48,9 +48,10 @@ def add_context(error, text):
 
 
 def check_count(name, value, optional=False):
-    """Raises a `ConfigError` unless `value` is an int >= 1 (or None, if `optional`)."""
+    """Returns `value`; raises a `ConfigError` unless it is an int >= 1 (or None, if `optional`)."""
     if optional and value is None:
-        return
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an int >= 1{' or None' if optional else ''}, "
                           f"got {value!r}")
+    return value

@@ -11,7 +11,7 @@ import tensorflow as tf
 from lowtf.errors import ConfigError, DataError, add_context
 from lowtf.inputs import explain_input_error, to_model_input
 from lowtf.metrics import Mean, get_metric
-from lowtf.models import call_model
+from lowtf.models import call_model, input_width
 
 
 def make_metrics(names, with_loss=True):
@@ -68,7 +68,7 @@ class Evaluator:
         self._array_loop = SliceLoops(self._eval_arrays)
 
     def _update(self, x, y):
-        outputs = call_model(self.model, to_model_input(x, self.model.n_inputs), training=False)
+        outputs = call_model(self.model, to_model_input(x), training=False)
         update_metrics(self.metrics, y, outputs,
                        None if self.loss_fn is None else self.loss_fn(y, outputs))
 
@@ -92,7 +92,7 @@ class Evaluator:
             else:
                 self._array_loop(*data)
         except tf.errors.InvalidArgumentError as e:
-            explained = explain_input_error(e, self.model.n_inputs, n_classes)
+            explained = explain_input_error(e, input_width(self.model), n_classes)
             if explained is None:  # the user's model, loss, metric or pipeline: theirs
                 raise add_context(e, "lowtf: raised while evaluating")
             raise DataError(f"evaluation failed: {explained}") from None

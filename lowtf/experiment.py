@@ -9,8 +9,10 @@ reports test accuracy and returns where the logs and checkpoints went.
 """
 
 import dataclasses
+import functools
 import importlib
 import importlib.util
+import json
 import numbers
 import os
 import sys
@@ -23,7 +25,8 @@ from lowtf.datasets import load_dataset
 from lowtf.determinism import check_seed, enable_determinism
 from lowtf.distribute import check_devices, is_chief, make_strategy
 from lowtf.errors import ConfigError, check_count
-from lowtf.monitor import EarlyStopping
+from lowtf.models import EXPERIMENT_MODULE_PREFIX, builder_record, summary
+from lowtf.actions import EarlyStopping
 from lowtf.network import dnn
 from lowtf.optimizers import check_learning_rate, get_optimizer
 from lowtf.storage import ensure_writable, write_json
@@ -50,6 +53,11 @@ class Experiment:
     run that was killed and resumed. `save_every_steps` also checkpoints within epochs;
     `skip_nonfinite` skips (and counts) steps with a NaN/Inf loss, gradient or new weight
     instead of stopping.
+
+    `model` brings your own model (`lowtf.models`): a function that builds it, or its
+    name as `"module:function"` or `"path/to/file.py:function"`, called with the JSON
+    keyword arguments `model_args`; `hidden` and `activation` then do not apply. None
+    is the course's DNN.
     """
 
     name: str = "fashion_mnist_dnn"
@@ -74,6 +82,8 @@ class Experiment:
     image_summaries: bool = True
     deterministic: bool = False
     skip_nonfinite: bool = False
+    model: object = None
+    model_args: dict = None
 
     def __post_init__(self):
         try:
@@ -93,8 +103,9 @@ class Experiment:
         object.__setattr__(self, "learning_rate",
                            check_learning_rate(self.learning_rate, "Experiment"))
         check_seed(self.seed)
+        self._check_model()
         params = count_params(self.hidden)
-        if params > MAX_PARAMETERS:
+        if self.model is None and params > MAX_PARAMETERS:
             raise ConfigError(
                 f"hidden layers {self.hidden} make {params:,} parameters "
                 f"({params * 4 / 2**30:.1f} GiB of float32 weights, more with optimizer "
@@ -105,6 +116,48 @@ class Experiment:
             raise ConfigError(f"patience must be an int >= 1 or None, got {self.patience!r}")
         if not self.name or "/" in self.name:
             raise ConfigError(f"name must be a non-empty folder name, got {self.name!r}")
+
+    def _check_model(self):
+        if self.model is not None and not callable(self.model) and not (
+                isinstance(self.model, str) and ":" in self.model):
+            raise ConfigError(f"model must be a function building the model, or "
+                              f"'module:function' / 'file.py:function', got {self.model!r}")
+        try:
+            args = json.loads(json.dumps(self.model_args or {}))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"model_args must be JSON keyword arguments: {e}") from None
+        if not isinstance(args, dict):
+            raise ConfigError(f"model_args must be a dict, got {self.model_args!r}")
+
+    @property
+    def model_builder(self):
+        """A zero-argument function building the experiment's own model (None: the DNN)."""
+        if self.model is None:
+            return None
+        if isinstance(self.model, str):
+            where, name = self.model.rsplit(":", 1)
+            build = load_module(where, prefix=EXPERIMENT_MODULE_PREFIX)
+            for part in name.split("."):
+                build = getattr(build, part, None)
+            if not callable(build):
+                raise ConfigError(f"experiment model {self.model!r}: {where} has no function "
+                                  f"{name!r}")
+        else:
+            build = self.model
+        return functools.partial(build, **(self.model_args or {}))
+
+    def build_model(self):
+        """The experiment's own model, built (for summaries; the trainer builds its own)."""
+        return self.model_builder()
+
+    def as_record(self):
+        """The experiment as JSON values (a model function by its name)."""
+        record = dataclasses.asdict(self)
+        if callable(self.model):
+            found = builder_record(self.model)
+            record["model"] = found["function"] if found else \
+                f"{getattr(self.model, '__module__', '?')}.{getattr(self.model, '__qualname__', '?')}"
+        return record
 
     def replace(self, **overrides):
         """A copy with some fields changed (None values are ignored)."""
@@ -126,6 +179,8 @@ def build_trainer(experiment, class_names=None, verbose=1, strategy=None):
     def model():
         return dnn(784, experiment.hidden, n_outputs, activation=experiment.activation,
                    seed=experiment.seed)
+
+    model = experiment.model_builder or model
 
     strategy = strategy or make_strategy(experiment.strategy, experiment.devices)
     with strategy.scope():
@@ -157,7 +212,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     if verbose:
         print(f"{experiment.name}: {data.name} from {data.source} "
               f"({len(data.train):,} train / {len(data.validation):,} validation / "
-              f"{len(data.test):,} test)\n{trainer.model.summary()}\n"
+              f"{len(data.test):,} test)\n{summary(trainer.model)}\n"
               f"optimizer {experiment.optimizer} lr {experiment.learning_rate}, "
               f"batch {experiment.batch_size}, up to {experiment.epochs} epochs, "
               f"{trainer.replicas} replica(s), logs in {experiment.log_dir}", flush=True)
@@ -180,7 +235,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
             trainer.predictor.probabilities(data.test.images), data.class_names)
     checkpoint = trainer.final_checkpoint
     rates = history.get("examples_per_second", [])
-    results = {"experiment": dataclasses.asdict(experiment), "test": test,
+    results = {"experiment": experiment.as_record(), "test": test,
                "epochs": len(history.get("loss", [])), "train_seconds": elapsed,
                "examples_per_second_median": sorted(rates)[len(rates) // 2] if rates else None,
                "checkpoint": checkpoint}
@@ -196,7 +251,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     return results
 
 
-def load_module(spec, prefix="lowtf_experiment"):
+def load_module(spec, prefix=EXPERIMENT_MODULE_PREFIX):
     """The module a name in `experiments/`, a `.py` path or an importable module name stands for.
 
     A missing or non-`.py` file, an unknown module and a syntax error are a `ConfigError`

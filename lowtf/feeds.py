@@ -69,13 +69,14 @@ class DatasetFeed:
         make_dataset: `fn(epoch) -> Dataset` of `(x, y)` batches, or a Dataset (then its
             own shuffle decides the order, and a resume mid-epoch skips batches of a
             possibly different order).
-        n_inputs, class_labels: what the model takes (`inputs.check_element_spec`); with
-            `n_inputs` the first epoch's pipeline is checked here, before any step.
+        check: check the first epoch's pipeline here, before any step, against what the
+            model takes (`n_inputs`, `class_labels`: see `inputs.check_element_spec`).
     """
 
     resident = False
 
-    def __init__(self, make_dataset, per_replica=False, n_inputs=None, class_labels=None):
+    def __init__(self, make_dataset, per_replica=False, check=False, n_inputs=None,
+                 class_labels=None):
         if isinstance(make_dataset, tf.data.Dataset):
             dataset = make_dataset
             make_dataset = lambda epoch: dataset  # noqa: E731
@@ -85,8 +86,8 @@ class DatasetFeed:
         # per_replica: make_dataset(epoch) is fn(tf.distribute.InputContext) -> Dataset.
         self.per_replica = per_replica
         first = make_dataset(0)(tf.distribute.InputContext()) if per_replica else make_dataset(0)
-        spec = first.element_spec
-        if n_inputs is not None:
+        self.element_spec = spec = first.element_spec
+        if check:
             check_element_spec(spec, n_inputs, class_labels)
         elif not (isinstance(spec, tuple) and len(spec) == 2):
             raise DataError(f"a training dataset must yield (features, labels) batches, "
@@ -164,11 +165,16 @@ def array_batches(x, y, batch_size, seed=0, epoch=0, shuffle=True, drop_remainde
             .prefetch(AUTOTUNE))
 
 
-def eval_batches(x, y, batch_size, n_inputs):
-    """In-order batches for evaluation: the last partial batch is kept, and every batch
-    is float32 `[None, n_inputs]`, so validation and test sets share one traced step."""
+def eval_batches(x, y, batch_size, n_inputs=None):
+    """In-order batches for evaluation: the last partial batch is kept, uint8 is scaled to
+    float32 and, with `n_inputs`, every batch is `[None, n_inputs]`, so validation and
+    test sets share one traced step."""
     x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-    return (tf.data.Dataset.range(len(x))
-            .batch(batch_size)
-            .map(lambda idx: (to_model_input(tf.gather(x, idx), n_inputs), tf.gather(y, idx)))
-            .prefetch(AUTOTUNE))
+
+    def batch(idx):
+        features = to_model_input(tf.gather(x, idx))
+        if n_inputs is not None:
+            features = tf.reshape(features, [-1, n_inputs])
+        return features, tf.gather(y, idx)
+
+    return tf.data.Dataset.range(len(x)).batch(batch_size).map(batch).prefetch(AUTOTUNE)

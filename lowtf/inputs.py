@@ -40,35 +40,41 @@ def warn_if_unscaled(x, what="features"):
             InputScaleWarning, stacklevel=4)
 
 
-def check_features(x, n_inputs, what="features"):
-    """Validates a feature array and returns it as `[n, n_inputs]` (a view, no copy).
+def check_features(x, n_inputs=None, what="features"):
+    """Validates a feature array; returns it as it is, or as `[n, n_inputs]` (a view, no
+    copy) for a model that takes flat features (`n_inputs`, a `lowtf.Network`).
 
-    uint8 arrays are kept as they are (the model scales them by 1/255); float32 must
-    be finite. Other dtypes are refused rather than cast silently.
+    A flat model takes uint8 images (scaled by 1/255 in the graph) or float32; any other
+    model takes any numeric dtype as it is (uint8 scaled all the same). Float features
+    must be finite. Nothing is cast silently.
     """
     if isinstance(x, tf.Tensor):
         x = x.numpy()
     if not isinstance(x, np.ndarray):
         raise DataError(f"{what} must be a numpy array, got {type(x).__name__}")
-    if x.dtype not in FEATURE_DTYPES:
+    if n_inputs is not None and x.dtype not in FEATURE_DTYPES:
         raise DataError(
             f"{what} have dtype {x.dtype}; lowtf takes uint8 images (0-255) or float32 "
             f"(convert with x.astype(np.float32)); it never casts implicitly")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{what} have dtype {x.dtype}; a model takes numbers (uint8 images "
+                        "0-255, float32 ...): convert them, e.g. x.astype(np.float32)")
     if x.ndim < 1 or len(x) == 0:
         raise DataError(f"{what} are empty (shape {x.shape}); pass at least one example")
     per_example = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
-    if per_example != n_inputs:
+    if n_inputs is not None and per_example != n_inputs:
         raise DataError(
             f"{what} have shape {x.shape} ({per_example} values per example) but the model "
             f"takes {n_inputs}; reshape to [n, {n_inputs}] or build the model with "
             f"n_inputs={per_example}")
-    if x.dtype == np.float32 and not np.isfinite(x).all():
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]
         raise DataError(f"{what} contain NaN or Inf (first at example {bad}); clean or drop "
                         "those examples before training")
     if x.dtype == np.float32:
         warn_if_unscaled(x, what)
-    return x.reshape(len(x), n_inputs)
+    return x if n_inputs is None else x.reshape(len(x), n_inputs)
 
 
 def check_labels(y, n_examples, n_classes=None, what="labels"):
@@ -109,26 +115,27 @@ def check_labels(y, n_examples, n_classes=None, what="labels"):
     return y.astype(np.int32, copy=False)
 
 
-def to_model_input(x, n_inputs):
-    """Graph-side conversion: flatten to `[batch, n_inputs]`; uint8 is scaled to [0, 1]."""
-    x = tf.reshape(x, [-1, n_inputs])
+def to_model_input(x):
+    """Graph-side conversion: uint8 (images, 0-255) becomes float32 in [0, 1]; the rest
+    reaches the model as it is (a `lowtf.Network` flattens its input itself)."""
     if x.dtype == tf.uint8:
         return tf.cast(x, tf.float32) / 255.0
     return x
 
 
-def check_element_spec(spec, n_inputs, class_labels=None, what="the training dataset"):
+def check_element_spec(spec, n_inputs=None, class_labels=None, what="the training dataset"):
     """Validates what a `tf.data` pipeline yields, from its `element_spec`, before any step.
 
-    It must yield `(features, labels)` batches: uint8 or float32 features of `n_inputs`
-    values per example (checked where the shape is static), labels that are numbers
-    (int32/int64 class ids when `class_labels` is True; None: any numbers).
+    It must yield `(features, labels)` batches: numeric features (for a flat model, uint8
+    or float32 of `n_inputs` values per example, checked where the shape is static),
+    labels that are numbers (int32/int64 class ids when `class_labels` is True).
     """
     if not (isinstance(spec, tuple) and len(spec) == 2
             and all(hasattr(s, "dtype") and hasattr(s, "shape") for s in spec)):
         raise DataError(f"{what} must yield (features, labels) batches, got elements of {spec}")
     x, y = spec
-    if y.shape.rank == 0 or (x.shape.rank == 1 and x.shape[0] == n_inputs != 1):
+    if y.shape.rank == 0 or (n_inputs is not None and x.shape.rank == 1
+                             and x.shape[0] == n_inputs != 1):
         raise DataError(f"{what} is unbatched: each element is one example (features "
                         f"{x.shape}, labels {y.shape}); batch it, e.g. dataset.batch(50)")
     if x.dtype == tf.string or y.dtype == tf.string:
@@ -137,7 +144,8 @@ def check_element_spec(spec, n_inputs, class_labels=None, what="the training dat
                "tf.io.parse_tensor)" if part == "features" else
                "map them to integer class ids in the pipeline (e.g. a tf.lookup table)")
         raise DataError(f"{what}: {part} have dtype string; {fix}")
-    if x.dtype not in (tf.uint8, tf.float32):
+    if (n_inputs is not None and x.dtype not in (tf.uint8, tf.float32)) or not (
+            x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
         raise DataError(f"{what}: features have dtype {x.dtype.name}; the model takes uint8 "
                         "images (0-255) or float32: cast them in the pipeline, e.g. "
                         ".map(lambda x, y: (tf.cast(x, tf.float32), y))")
@@ -148,7 +156,7 @@ def check_element_spec(spec, n_inputs, class_labels=None, what="the training dat
     if class_labels and y.shape.rank is not None and y.shape.rank > 1:
         raise DataError(f"{what}: label batches have shape {y.shape}; class labels must be "
                         "[batch] integer ids (reshape them to 1-D)")
-    if x.shape.rank is not None and x.shape[1:].is_fully_defined():
+    if n_inputs is not None and x.shape.rank is not None and x.shape[1:].is_fully_defined():
         width = int(np.prod(x.shape[1:]))
         if width != n_inputs:
             raise DataError(f"{what}: inputs have {width} features, the model takes "

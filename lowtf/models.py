@@ -1,13 +1,32 @@
-"""How lowtf calls a model: `model(x, training=...)` when its call accepts `training`.
+"""The model contract: what lowtf needs of a model, and nothing more.
 
-A model is any object with `trainable_variables` and `__call__` (usually a `tf.Module`).
-Layers that behave differently while training (dropout, batch statistics) need to
-know which call is which: lowtf passes `training=True` in training steps and
-`training=False` in evaluation, prediction and export. A model whose call takes no
-`training` argument is called with its input alone.
+A model is any object with `trainable_variables` and `__call__` (usually a `tf.Module`
+built from `tf.Variable`s): `outputs = model(x, training=...)`. lowtf passes
+`training=True` in training steps and `training=False` in evaluation, prediction and
+export, when the call accepts a `training` argument; otherwise it calls `model(x)`.
+
+Inputs reach the model with the shape and dtype the data has, except that uint8 arrays
+(images, 0-255) arrive as float32 scaled to [0, 1]. A model may say more about itself:
+`n_inputs` (it takes `[batch, n_inputs]` features: lowtf checks widths before any step),
+`n_outputs` (its class count, else read from its outputs) and a JSON `config` (what a
+resumed run must match, and how `lt.restore` rebuilds a `lowtf.Network`).
+
+A model built by a function lowtf can import again (a module's function, or a function
+in an experiment file, with JSON keyword arguments via `functools.partial`) is recorded
+in the run as its *builder*, so `lt.restore(run_dir)` can rebuild it in a fresh process.
 """
 
+import functools
 import inspect
+import json
+import os
+import sys
+
+import tensorflow as tf
+
+from lowtf.errors import ConfigError
+
+EXPERIMENT_MODULE_PREFIX = "lowtf_experiment"  # modules loaded from experiment files
 
 
 def accepts_training(model):
@@ -25,3 +44,116 @@ def call_model(model, x, training):
     if accepts_training(model):
         return model(x, training=training)
     return model(x)
+
+
+def check_model(model):
+    """Raises ConfigError unless `model` meets the contract (callable, with variables)."""
+    if not callable(model) or not hasattr(model, "trainable_variables"):
+        raise ConfigError(
+            f"a model must be callable and have trainable_variables (a tf.Module), got "
+            f"{type(model).__name__}; subclass tf.Module and define __call__(self, x)")
+    if not list(model.trainable_variables):
+        raise ConfigError(
+            f"model {type(model).__name__} has no trainable variables; create its "
+            "tf.Variables in __init__ (lowtf builds the optimizer's slots before the first step)")
+    return model
+
+
+def input_width(model):
+    """`n_inputs` of a model that takes flat `[batch, n_inputs]` features, else None."""
+    width = getattr(model, "n_inputs", None)
+    return width if isinstance(width, int) and not isinstance(width, bool) else None
+
+
+def output_width(model, sample=None):
+    """The model's output count: its `n_outputs`, else the last dimension of its
+    outputs on `sample` (one or a few examples, already converted for the model)."""
+    width = getattr(model, "n_outputs", None)
+    if isinstance(width, int) and not isinstance(width, bool):
+        return width
+    if sample is None:
+        return None
+    outputs = call_model(model, sample, training=False)
+    return int(outputs.shape[-1]) if outputs.shape.rank and outputs.shape[-1] else None
+
+
+def description(model):
+    """What a resumed run must match: the model's JSON `config`, else its class."""
+    config = getattr(model, "config", None)
+    if isinstance(config, dict):
+        try:
+            return json.loads(json.dumps(config))
+        except (TypeError, ValueError):
+            pass
+    return {"class": f"{type(model).__module__}.{type(model).__qualname__}"}
+
+
+def input_spec(x_shape, dtype):
+    """The recorded input of a run: the example shape (no batch) and the dtype given."""
+    return {"shape": [None if d is None else int(d) for d in list(x_shape)[1:]],
+            "dtype": tf.as_dtype(dtype).name}
+
+
+# ---- builders: how a run's model can be rebuilt in another process ----------------------
+
+def builder_record(build):
+    """`{"function": "module:name" or "file.py:name", "arguments": {...}}` for a builder
+    lowtf can import again, else None (a lambda, a closure, a script's `__main__`)."""
+    arguments = {}
+    if isinstance(build, functools.partial):
+        if build.args:
+            return None
+        arguments, build = dict(build.keywords), build.func
+    try:
+        arguments = json.loads(json.dumps(arguments))
+    except (TypeError, ValueError):
+        return None
+    name = getattr(build, "__qualname__", "")
+    module_name = getattr(build, "__module__", None)
+    if not inspect.isfunction(build) or "<" in name or not module_name:
+        return None
+    module = sys.modules.get(module_name)
+    if module is None or module_name == "__main__":
+        return None
+    if module_name.startswith(EXPERIMENT_MODULE_PREFIX):
+        if not getattr(module, "__file__", None):
+            return None
+        where = os.path.abspath(module.__file__)
+    else:
+        where = module_name
+    return {"function": f"{where}:{name}", "arguments": arguments}
+
+
+def rebuild(record):
+    """Calls a recorded builder and returns the model it builds."""
+    from lowtf.experiment import load_module  # experiment files load as lowtf loads them
+    if not isinstance(record, dict) or not isinstance(record.get("function"), str) \
+            or ":" not in record["function"]:
+        raise ConfigError(f"invalid model builder record {record!r}")
+    where, name = record["function"].rsplit(":", 1)
+    module = load_module(where, prefix=EXPERIMENT_MODULE_PREFIX)
+    build = module
+    for part in name.split("."):
+        build = getattr(build, part, None)
+        if build is None:
+            raise ConfigError(f"the run's model builder {record['function']!r} no longer "
+                              f"exists ({where} has no {name!r}); pass lt.restore(..., "
+                              "model=...) with the model the run trained")
+    return build(**record.get("arguments", {}))
+
+
+def summary(model):
+    """The model's own `summary()`, else a table of its variables and parameter counts."""
+    own = getattr(model, "summary", None)
+    if callable(own):
+        return own()
+    rows = [("Variable", "Shape", "Params")]
+    total = 0
+    for variable in model.trainable_variables:
+        count = int(variable.shape.num_elements() or 0)
+        total += count
+        rows.append((variable.name.split(":")[0], str(variable.shape.as_list()), f"{count:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{type(model).__name__}"] + [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines + [f"Total trainable parameters: {total:,}"])

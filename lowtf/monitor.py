@@ -1,4 +1,5 @@
-"""Watching a metric: the shared base of early stopping and best-checkpoint keeping."""
+"""Watching a metric: what counts as better, for the best checkpoint and early stopping
+(`lowtf.actions.EarlyStopping`)."""
 
 import math
 from dataclasses import dataclass
@@ -45,21 +46,3 @@ class Monitor:
                               f"{sorted(logs)}; pass one of those (validation metrics need "
                               "validation data)")
         return float(logs[self.monitor])
-
-
-@dataclass(frozen=True)
-class EarlyStopping(Monitor):
-    """Stop after `patience` epochs without improvement; the best weights are kept.
-
-    The best epoch's checkpoint is in `<run>/checkpoints/best`; with `restore_best`
-    the trainer loads it back into the model when training stops.
-    """
-
-    patience: int = 5
-    restore_best: bool = True
-
-    def __post_init__(self):
-        super().__post_init__()
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) \
-                or self.patience < 1:
-            raise ConfigError(f"patience must be an int >= 1, got {self.patience!r}")

@@ -69,8 +69,10 @@ class Network(tf.Module):
         return sum(l.n_params for l in self.layers)
 
     def __call__(self, x, training=None):
-        """The outputs (logits) for `x`. `training` is accepted for the loop's contract
-        (`lowtf.models`); dense `NeuronLayer`s behave the same either way."""
+        """The outputs (logits) for `x`, flattened to `[batch, n_inputs]` first (images of
+        any shape with `n_inputs` values each). `training` is accepted for the loop's
+        contract (`lowtf.models`); dense `NeuronLayer`s behave the same either way."""
+        x = tf.reshape(x, [-1, self.n_inputs])
         for layer in self.layers:
             x = layer(x)
         return x

@@ -219,5 +219,5 @@ def test_labels_are_checked_for_range_type_and_length():
 
 def test_uint8_inputs_are_scaled_like_float_inputs():
     x = np.arange(256, dtype=np.uint8).reshape(1, 256)
-    np.testing.assert_array_equal(to_model_input(x, 256).numpy(),
+    np.testing.assert_array_equal(to_model_input(x).numpy(),
                                   x.astype(np.float32) / 255.0)

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from lowtf import history as run_history
 from lowtf.experiment import Experiment, run_experiment
+from lowtf.run_config import differences
 from lowtf.storage import write_json
 from lowtf.sweep.dashboard import _write_hparams_config, _write_trial_summaries
 from lowtf.sweep.jsonio import _jsonable, _read_json
@@ -36,8 +37,8 @@ def _changed_settings(trial, results):
     stored = (results or {}).get("experiment") or {}
     now = _jsonable(dataclasses.asdict(trial.experiment))
     defaults = _jsonable({f.name: f.default for f in dataclasses.fields(Experiment)})
-    return {k: (stored.get(k), now[k]) for k in now
-            if k not in _COMPARED_AWAY and stored.get(k, defaults.get(k)) != now[k]}
+    return differences({k: v for k, v in stored.items() if k in now}, now,
+                       ignore=_COMPARED_AWAY, defaults=defaults)
 
 
 def _first_line(error):

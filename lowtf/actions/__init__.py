@@ -1,0 +1,19 @@
+"""Actions: what `fit` does every so often, built in or your own (`lt.actions`).
+
+    def lower_on_plateau(run, logs): ...          # a plain function: called every epoch
+    trainer.fit(train, val, actions=[lower_on_plateau, lt.actions.Every(log_norm, steps=100)])
+
+Built in (the trainer adds them): `Checkpoints`, `EarlyStopping`, `TensorBoard`,
+`ValidationImages`, `HistoryFile`, `Console`. Yours run first, so what they change
+(a learning rate, their own `tf.Variable` state) is in the epoch's checkpoint.
+"""
+
+from lowtf.actions.base import Action, AtEnd, Every, OnBest
+from lowtf.actions.checkpointing import Checkpoints
+from lowtf.actions.console import Console
+from lowtf.actions.early_stopping import EarlyStopping
+from lowtf.actions.history_file import HistoryFile
+from lowtf.actions.tensorboard import TensorBoard, ValidationImages
+
+__all__ = ["Action", "AtEnd", "Checkpoints", "Console", "EarlyStopping", "Every",
+           "HistoryFile", "OnBest", "TensorBoard", "ValidationImages"]

@@ -1,0 +1,214 @@
+"""The step loop: model, optimizer, metrics and loop state, and `train(n)`.
+
+`train(n)` runs `n` training steps in one traced call (a `tf.function`, traced once per
+run): each step a `tf.GradientTape` forward/backward pass and an optimizer update that is
+applied only if the loss and every new weight are finite. The loop knows nothing of
+files, consoles or epochs; the controller (`lowtf.trainer`) decides what to run when.
+Everything stateful is a `tf.Variable` created once, under the strategy's scope.
+"""
+
+import math
+
+import tensorflow as tf
+
+from lowtf.determinism import is_deterministic
+from lowtf.evaluation import make_metrics, update_metrics
+from lowtf.inputs import to_model_input
+from lowtf.models import call_model
+from lowtf.xla_choice import XlaChoice
+
+
+class LoopState(tf.Module):
+    """Checkpointed loop state: where the run is, its best score, and its config."""
+
+    def __init__(self):
+        super().__init__(name="state")
+        var = lambda value, dtype, name: tf.Variable(  # noqa: E731
+            value, dtype=dtype, trainable=False, name=name)
+        self.step = var(0, tf.int64, "step")          # training steps applied so far
+        self.epoch = var(0, tf.int64, "epoch")        # epochs completed
+        self.position = var(0, tf.int64, "position")  # steps done in the current epoch
+        self.bad_step = var(0, tf.int64, "bad_step")  # step whose loss was not finite
+        self.best = var(math.nan, tf.float32, "best")  # the monitored metric's best value
+        self.skipped = var(0, tf.int64, "skipped")    # non-finite steps skipped (skip mode)
+        self.xla = var(-1, tf.int64, "xla")            # xla=None's choice: -1 not yet, 1, 0
+        self.config = var("{}", tf.string, "config")
+
+
+class StepLoop(tf.Module):
+    """The traced training loop over a feed of batches (`lowtf.feeds`).
+
+    Args:
+        model: the model (`lowtf.models`); its variables exist already.
+        loss_fn: `fn(labels, outputs) -> [batch]` per-example losses.
+        optimizer: a built `lowtf` optimizer.
+        metrics: metric names or objects, updated on applied steps only.
+        strategy: the `tf.distribute.Strategy` whose scope holds the variables.
+    """
+
+    def __init__(self, model, loss_fn, optimizer, metrics, strategy):
+        super().__init__(name="loop")
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.strategy = strategy
+        with strategy.scope():
+            self.metrics = make_metrics(metrics)
+        # Loop state is host-side bookkeeping, updated in cross-replica context only.
+        self.state = LoopState()
+        self.skip_nonfinite = False  # read when the loop is traced
+        self.traces = 0
+        self.feed = self._fn = self._choice = None
+        self.xla = None  # what the resident loop runs with: {"xla": bool, "why": ...}
+
+    # ---- one step -------------------------------------------------------------------
+    def _replica_step(self, x, y):
+        """One training step on one replica's share of the global batch.
+
+        Gradients and the loss are summed over replicas (each is already divided by the
+        global batch size), so every replica sees the same values and takes the same
+        decision: apply the update, or refuse it because the loss, a gradient or a new
+        weight or slot value is not finite. How a kernel treats NaN (a fused oneDNN
+        matmul+ReLU can turn a NaN input into a finite loss) cannot sneak a NaN into the
+        weights: the optimizer checks the values it is about to write. The metrics count
+        only applied steps. Returns whether the loop goes on (False: stop at this step).
+        """
+        x = to_model_input(x)
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = call_model(self.model, x, training=True)
+            per_example = self.loss_fn(y, outputs)
+            loss = tf.nn.compute_average_loss(per_example)
+        grads = tape.gradient(loss, variables)
+        ctx = tf.distribute.get_replica_context()
+        if ctx.num_replicas_in_sync > 1:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+        applied, go_on = ctx.merge_call(self._apply_update,
+                                        args=(tf.math.is_finite(loss), grads))
+
+        @tf.autograph.experimental.do_not_convert
+        def count():
+            update_metrics(self.metrics, y, outputs, per_example)
+            return tf.constant(True)
+
+        tf.cond(applied, count, lambda: tf.constant(False))
+        return go_on
+
+    @tf.autograph.experimental.do_not_convert
+    def _apply_update(self, strategy, finite_loss, grads):
+        """Cross-replica: the update and the step count, or a record of the refused step.
+
+        Returns `(applied, go_on)`: whether the update was applied, and whether the loop
+        goes on (a refused step stops it unless non-finite steps are skipped)."""
+        finite_loss = strategy.experimental_local_results(finite_loss)[0]
+        applied = self.optimizer.apply(grads, self.model.trainable_variables,
+                                       if_finite=finite_loss)
+
+        def update():
+            self.state.step.assign_add(1)
+            self.state.position.assign_add(1)
+            return tf.constant(True)
+
+        def skip():
+            if self.skip_nonfinite:  # drop this batch, count it and go on
+                self.state.skipped.assign_add(1)
+                self.state.position.assign_add(1)
+                return tf.constant(True)
+            self.state.bad_step.assign(self.state.step + 1)
+            return tf.constant(False)
+
+        return applied, tf.cond(applied, update, skip)
+
+    # ---- n steps in one call ------------------------------------------------------------
+    def _resident_replica_step(self, position):
+        ctx = tf.distribute.get_replica_context()
+        x, y = self.feed.batch(position, ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync)
+        return self._replica_step(x, y)
+
+    def _applied(self, per_replica):
+        return self.strategy.experimental_local_results(per_replica)[0]
+
+    def _resident_loop(self, steps):
+        self.traces += 1
+        # `while i < steps`, not `for _ in tf.range(steps)`: AutoGraph gives a tf.range loop
+        # `maximum_iterations=steps`, which XLA takes as a compile-time constant, so every
+        # new `steps` (an epoch's shorter last call, a resume mid-epoch) compiled it again.
+        i = tf.constant(0)
+        while i < steps:
+            applied = self.strategy.run(self._resident_replica_step,
+                                        args=(self.state.position.read_value(),))
+            if not self._applied(applied):
+                break
+            i += 1
+
+    def _dataset_loop(self, iterator, steps):
+        self.traces += 1
+        for _ in tf.range(steps):
+            batch = iterator.get_next_as_optional()
+            if not batch.has_value():
+                break
+            applied = self.strategy.run(self._replica_step, args=batch.get_value())
+            if not self._applied(applied):
+                break
+
+    def _resident_fn(self, jit_compile):
+        """The resident loop as a `tf.function` of its step count (an int32 scalar)."""
+        return tf.function(self._resident_loop, input_signature=[tf.TensorSpec([], tf.int32)],
+                           jit_compile=jit_compile)
+
+    def build(self, feed, xla=None, skip_nonfinite=False):
+        """Prepares the traced loop for `feed`.
+
+        `xla`: compile the resident-data loop with XLA (True), not (False), or None: on
+        one device, time both on the first call and keep the faster (`XlaChoice`; in
+        deterministic mode XLA, so two runs agree); with several replicas no XLA
+        (collectives do not compile on CPU).
+        """
+        self.feed, self.skip_nonfinite, self._choice = feed, bool(skip_nonfinite), None
+        if not feed.resident:
+            self._fn, self.xla = tf.function(self._dataset_loop), {"xla": False, "why": "tf.data"}
+            return
+        replicas = self.strategy.num_replicas_in_sync
+        if xla is None and replicas == 1:
+            self._choice = XlaChoice(self._resident_fn, self.variables, self.state.xla,
+                                     measure=not is_deterministic())
+            self._fn, self.xla = None, None
+            return
+        self._fn = self._resident_fn(jit_compile=bool(xla))
+        self.xla = {"xla": bool(xla), "why": "forced" if xla is not None else
+                    f"{replicas} replicas"}
+
+    def train(self, steps, iterator=None):
+        """Runs up to `steps` training steps (fewer if a step is refused or data runs out)."""
+        if not self.feed.resident:
+            self._fn(iterator, tf.constant(steps, tf.int32))
+        elif self._choice is not None:
+            self._choice.run(steps)
+            self.xla = self._choice.decision
+        else:
+            self._fn(tf.constant(steps, tf.int32))
+
+    def iterator(self, epoch, position):
+        """An iterator over the epoch's batches from `position` on, split over replicas."""
+        feed = self.feed
+        if self.strategy.num_replicas_in_sync == 1:
+            return feed.iterator(epoch, position)
+        if feed.per_replica:
+            return iter(self.strategy.distribute_datasets_from_function(
+                lambda context: feed.make_dataset(epoch)(context).skip(position)))
+        return iter(self.strategy.experimental_distribute_dataset(
+            feed.make_dataset(epoch).skip(position)))
+
+    def concrete_function(self):
+        """The traced training loop (for TensorBoard's graph)."""
+        if self.feed.resident:
+            fn = self._fn or self._choice.chosen or self._choice.loop_fn(True)
+            return fn.get_concrete_function(tf.constant(1))
+        return self._fn.get_concrete_function(self.iterator(0, 0), tf.constant(1))
+
+    @tf.function
+    def gradients(self, x, y):
+        """The gradients of the mean loss on one batch (for histograms)."""
+        with tf.GradientTape() as tape:
+            outputs = call_model(self.model, to_model_input(x), training=True)
+            loss = tf.reduce_mean(self.loss_fn(y, outputs))
+        return tape.gradient(loss, self.model.trainable_variables)

@@ -1,0 +1,35 @@
+"""One decision: may this run resume with these settings?
+
+A run records its configuration (model, loss, optimizer, metrics, batch size, seed,
+shuffling, early stopping, metadata) in every checkpoint; a run that resumes must use
+the same, except for the keys that only record facts or extend the run. The trainer
+asks before it restores a checkpoint, the sweep before it continues a finished trial.
+"""
+
+from lowtf.checkpoints import CheckpointMismatchError
+
+# Keys that may change when a run resumes: the epoch budget, and facts recorded for
+# restoring (the input shape, where the model's builder lives), not training settings.
+RESUMABLE_KEYS = frozenset({"epochs", "inputs", "builder"})
+
+
+def differences(stored, now, ignore=RESUMABLE_KEYS, defaults=None):
+    """`{key: (stored value, value now)}` for every setting that differs.
+
+    A key `stored` lacks (a setting added since it was written) counts only when its
+    value now differs from `defaults[key]` (when given).
+    """
+    defaults = defaults or {}
+    return {k: (stored.get(k), now.get(k)) for k in sorted(set(stored) | set(now))
+            if k not in ignore and stored.get(k, defaults.get(k)) != now.get(k)}
+
+
+def check_resumable(prefix, stored, now):
+    """Raises CheckpointMismatchError, before anything is restored, when the checkpoint at
+    `prefix` (configuration `stored`) is of another configuration than `now`."""
+    diff = differences(stored, now)
+    if diff:
+        lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
+        raise CheckpointMismatchError(
+            f"cannot resume {prefix} with a different configuration ({lines}); "
+            "use the checkpoint's settings or a new run directory")
