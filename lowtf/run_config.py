@@ -33,3 +33,17 @@ def check_resumable(prefix, stored, now):
         raise CheckpointMismatchError(
             f"cannot resume {prefix} with a different configuration ({lines}); "
             "use the checkpoint's settings or a new run directory")
+
+
+def hparams_of(config, learning_rate, epochs):
+    """The run's values for TensorBoard's HParams dashboard, from its configuration."""
+    hparams = {"optimizer": config["optimizer"].get("name", "?"),
+               "learning_rate": float(learning_rate), "batch_size": config["batch_size"],
+               "epochs": epochs, "seed": config["seed"]}
+    layers = (config["model"] or {}).get("layers")
+    if layers:  # a lowtf Network: its shape in two columns
+        hparams.update(layers="-".join(str(l[1]) for l in layers[:-1]) or "none",
+                       activation=layers[0][2])
+    else:
+        hparams["model"] = config["model"].get("class", "?").rsplit(".", 1)[-1]
+    return hparams

@@ -11,18 +11,18 @@ import json
 import math
 import os
 import time
-import warnings
 
 import tensorflow as tf
 
 from lowtf import actions as lt_actions
+from lowtf.actions.base import action_states, call_hooks, run_actions_for
 from lowtf import checkpoints as ckpt
 from lowtf import history as run_history
 from lowtf.checkpoint_keeper import CheckpointKeeper
 from lowtf.distribute import (PEER_LOST_ERRORS, is_chief, remove_worker_directory,
                               worker_directory)
-from lowtf.errors import (CheckpointError, ConfigError, DataError, LowtfError,
-                          NonFiniteLossError, WorkerLostError, add_context, check_count)
+from lowtf.errors import (ConfigError, DataError, WorkerLostError, add_context,
+                          check_count)
 from lowtf.inference import Predictor
 from lowtf.inputs import explain_input_error
 from lowtf.loop import StepLoop
@@ -31,7 +31,9 @@ from lowtf.memory import release_free_memory
 from lowtf.models import builder_record, check_model, description, input_width
 from lowtf.monitor import Monitor
 from lowtf.optimizers import get_optimizer
-from lowtf.run_config import check_resumable
+from lowtf.nonfinite import NonFiniteWatch
+from lowtf.resume import load_history, restore_latest
+from lowtf.run_config import hparams_of
 from lowtf.run_data import RunData
 from lowtf.storage import ensure_writable, writing
 from lowtf.summaries import RunWriter
@@ -95,6 +97,7 @@ class Trainer:
         self._optimizer_config = self.optimizer.get_config()
         self.loop = StepLoop(self.model, loss_fn, self.optimizer, metrics, self.strategy)
         self.state, self.train_metrics = self.loop.state, self.loop.metrics
+        self.nonfinite = NonFiniteWatch(self.state, lambda: self._last_good_checkpoint)
         self.data = RunData(self.model, class_label_mode(loss), self.replicas, self.seed)
         # Evaluation and prediction run on one device, reading the (mirrored) weights.
         self.predictor = Predictor(self.model, self.metadata.get("class_names"),
@@ -208,9 +211,10 @@ class Trainer:
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
         config = self._config(batch_size, shuffle, early_stopping)
         run_actions = self._actions(actions, early_stopping, save_every_steps, val_data,
-                                    {**self._hparams(config, epochs), **(hparams or {})},
+                                    {**hparams_of(config, self.optimizer.learning_rate.numpy(), epochs),
+                                     **(hparams or {})},
                                     trial_id, epochs)
-        self.checkpoint.actions = self._action_states(run_actions)
+        self.checkpoint.actions = action_states(run_actions)
         first_fit = not self._started
         resumed = self._restore_or_start(config, resume)
         self.fresh = first_fit and not resumed
@@ -251,18 +255,7 @@ class Trainer:
         return self.history
 
     def _call(self, run_actions, hook, *args, quiet=False):
-        """Calls `hook` of every action in order; a user's exception passes through as it is
-        (with a note of where), unless another error is already on its way (`quiet`)."""
-        for action in run_actions:
-            try:
-                getattr(action, hook)(self, *args)
-            except Exception as e:
-                if quiet:
-                    continue
-                if isinstance(e, LowtfError):  # lowtf's own: its message says it all
-                    raise
-                raise add_context(e, f"lowtf: raised by action {action.name!r} ({hook}, "
-                                     f"step {self.step}, epoch {self.epoch})")
+        call_hooks(run_actions, hook, self, *args, quiet=quiet)
 
     def _feed_for(self, train, batch_size, shuffle, resident, skip_nonfinite):
         """The feed of `train`; the same arrays and settings as the last fit reuse its feed
@@ -277,35 +270,24 @@ class Trainer:
         feed = self.data.feed(train, batch_size, shuffle, resident)
         self._feed_key = key  # holds the sources: their ids stay theirs
         self.loop.build(feed, self.xla, skip_nonfinite)
+        self.nonfinite.skip = bool(skip_nonfinite)
         return feed
 
     def _actions(self, own, early_stopping, save_every_steps, val_data, hparams, trial_id,
                  epochs):
         """The user's actions first (what they change is saved), then the built-in ones."""
-        run_actions = lt_actions.base.as_actions(own)
-        if isinstance(early_stopping, lt_actions.EarlyStopping):
-            run_actions.append(early_stopping)
-        if self.writer:
-            run_actions.append(lt_actions.TensorBoard(hparams, trial_id, self.histograms))
-            if self.image_summaries and self.n_classes and val_data is not None \
-                    and not isinstance(val_data, tf.data.Dataset):
-                x, y = val_data
-                run_actions.append(lt_actions.ValidationImages(x.numpy(), y.numpy()))
-        if self.keeper:
-            if self.chief:
-                run_actions.append(lt_actions.HistoryFile())
-            run_actions.append(lt_actions.Checkpoints(every_steps=save_every_steps))
-        if self.verbose:
-            run_actions.append(lt_actions.Console(epochs))
-        return lt_actions.base.as_actions(run_actions)
-
-    @staticmethod
-    def _action_states(run_actions):
-        states = lt_actions.base.ActionStates()
-        for action in run_actions:
-            if action.variables:
-                setattr(states, action.name, action)
-        return states
+        images = None
+        if self.image_summaries and self.n_classes and val_data is not None \
+                and not isinstance(val_data, tf.data.Dataset):
+            images = tuple(t.numpy() for t in val_data)
+        return run_actions_for(
+            own, early_stopping=early_stopping,
+            tensorboard=lt_actions.TensorBoard(hparams, trial_id, self.histograms)
+            if self.writer else None,
+            images=images and self.writer and lt_actions.ValidationImages(*images),
+            history=self.keeper and self.chief,
+            checkpoints=self.keeper and lt_actions.Checkpoints(every_steps=save_every_steps),
+            console=self.verbose and lt_actions.Console(epochs))
 
     @property
     def final_checkpoint(self):
@@ -323,18 +305,6 @@ class Trainer:
                 "batch_size": batch_size, "seed": self.seed, "shuffle": shuffle,
                 "metadata": self.metadata, "early_stopping": stopping}
 
-    def _hparams(self, config, epochs):
-        hparams = {"optimizer": config["optimizer"].get("name", "?"),
-                   "learning_rate": float(self.optimizer.learning_rate.numpy()),
-                   "batch_size": config["batch_size"], "epochs": epochs, "seed": self.seed}
-        layers = config["model"].get("layers")
-        if layers:  # a lowtf Network: its shape in two columns
-            hparams.update(layers="-".join(str(l[1]) for l in layers[:-1]) or "none",
-                           activation=layers[0][2])
-        else:
-            hparams["model"] = config["model"].get("class", "?").rsplit(".", 1)[-1]
-        return hparams
-
     def _restore_or_start(self, config, resume):
         """Restores the latest checkpoint on the first `fit`; returns whether it did.
 
@@ -348,19 +318,13 @@ class Trainer:
         self._started = True
         if self.chief:
             self.keeper.lock()  # one process per run directory
-        if self._restore_keeper.latest and not resume:
-            raise CheckpointError(
-                f"{self.run_dir} already holds checkpoints (latest {self._restore_keeper.latest}) and "
-                "resume=False; pick a new run directory or delete that one yourself — lowtf "
-                "never overwrites a good checkpoint")
-        prefix = (self._restore_keeper.restore_latest(
-            self.model, check=lambda p: check_resumable(p, ckpt.read_config(p), config))
-            if self._restore_keeper.latest else None)
+        prefix = restore_latest(self._restore_keeper, self.model, config, resume, self.run_dir)
         self._started_from_checkpoint = prefix is not None
         if prefix is None:
             self.state.config.assign(json.dumps(config, sort_keys=True))
             return False
-        self.history = self._load_history()
+        self.history = load_history(self.run_dir, self.epoch, self.step,
+                                    self._last_good_checkpoint, self.chief)
         if self.verbose:
             print(f"Resuming from {prefix}: epoch {self.epoch}, step {self.step}")
         return True
@@ -376,7 +340,7 @@ class Trainer:
         if position == 0:  # mid-epoch, the metrics restored from the checkpoint go on
             for metric in self.train_metrics.values():
                 metric.reset_state()
-        skipped_before = self._skipped_before(epoch, position)
+        skipped_before = self.nonfinite.skipped_before(epoch, position, self.history)
         total = feed.steps_per_epoch
         self.at_epoch_end = False
         self._call(run_actions, "on_epoch_start")
@@ -393,9 +357,9 @@ class Trainer:
             self.loop.train(n, iterator)
             new_position = self.position
             steps_done += new_position - position
-            self._check_finite()
+            self.nonfinite.check_step()
             if total:  # stop as soon as more than half of the epoch is skipped
-                self._check_skipped(epoch, skipped_before, total)
+                self.nonfinite.check_skipped(epoch, skipped_before, total)
             if new_position - position < n:  # the dataset ran out: end of the epoch
                 break
             position = new_position
@@ -409,7 +373,7 @@ class Trainer:
         if steps_done == 0 and self.position == 0:
             raise DataError(f"the training data yielded no batches in epoch {epoch + 1}; "
                             "check the dataset (or what fn(epoch) returns) is not empty")
-        self._check_skipped(epoch, skipped_before, total or self.position)
+        self.nonfinite.check_skipped(epoch, skipped_before, total or self.position)
         elapsed = time.perf_counter() - start
         self.state.epoch.assign_add(1)
         self.state.position.assign(0)
@@ -418,7 +382,7 @@ class Trainer:
         logs["epoch_time"] = elapsed
         if getattr(feed, "batch_size", None):
             logs["examples_per_second"] = steps_done * feed.batch_size / max(elapsed, 1e-9)
-        if self.loop.skip_nonfinite:
+        if self.nonfinite.skip:
             logs["skipped_steps"] = int(self.state.skipped.numpy())
         return logs
 
@@ -438,74 +402,6 @@ class Trainer:
             if self.improved:
                 self._call([action], "on_best", logs)
             self._call([action], "on_epoch", logs)
-
-    def _check_finite(self):
-        bad = int(self.state.bad_step.numpy())
-        if bad:
-            raise self._nonfinite_error(
-                f"the training loss, a gradient or an updated weight became NaN or Inf at "
-                f"step {bad} (epoch {self.epoch + 1}); that update was not applied and "
-                "training stopped", step=bad)
-
-    def _nonfinite_error(self, what, step=None):
-        """A NonFiniteLossError: `what` happened, the last good checkpoint, the usual fixes."""
-        kept = self._last_good_checkpoint
-        return NonFiniteLossError(
-            f"{what}. Last good checkpoint: {kept or 'none written yet'}. Lower the learning "
-            "rate, or check the inputs for NaN/Inf and extreme values", step=step)
-
-    def _skipped_before(self, epoch, position):
-        """The count of skipped steps when this epoch began.
-
-        Resumed mid-epoch, it is the count the history recorded at the previous epoch's
-        end; where that is unknown, the count now (only later skips are counted).
-        """
-        now = int(self.state.skipped.numpy())
-        if position == 0 or not self.loop.skip_nonfinite:
-            return now
-        if epoch == 0:
-            return 0
-        recorded = self.history.get("skipped_steps", [])
-        return recorded[epoch - 1] if len(recorded) >= epoch else now
-
-    def _check_skipped(self, epoch, skipped_before, steps):
-        """Raises NonFiniteLossError once more than half of an epoch's `steps` were skipped.
-
-        `skip_nonfinite` is for a rare bad batch; a run that skips most of its steps
-        is not training, and calling it a success would keep its result.
-        """
-        skipped = int(self.state.skipped.numpy()) - skipped_before
-        if not self.loop.skip_nonfinite or 2 * skipped <= steps:
-            return
-        raise self._nonfinite_error(
-            f"skipped {skipped} of the {steps} steps of epoch {epoch + 1} ({skipped / steps:.0%}"
-            ") because their loss, a gradient or an updated weight was NaN or Inf; a run "
-            "that skips more than half of an epoch's steps has failed, and training stopped")
-
-    def _load_history(self):
-        """The history of the restored checkpoint's epochs (later ones are cut off).
-
-        A history.json that is missing, damaged or short of epochs is rebuilt from the
-        TensorBoard logs, with a warning; if they cannot rebuild it, the run is refused.
-        """
-        epochs, step = self.epoch, self.step
-        history, problem = run_history.load(self.run_dir)
-        if history is not None and len(history.get("epoch", [])) < epochs:
-            problem = f"holds {len(history.get('epoch', []))} of the run's {epochs} epochs"
-        if not problem or epochs == 0:
-            return {k: v[:epochs] for k, v in (history or {}).items()}
-        path = run_history.path(self.run_dir)
-        try:
-            history = run_history.rebuild(self.run_dir, epochs, step)
-        except ConfigError as e:
-            raise CheckpointError(
-                f"{path} {problem}, and it cannot be rebuilt: {e}. Put back a copy of "
-                "history.json, or train into a new run directory") from None
-        warnings.warn(f"{path} {problem}; rebuilt its {epochs} epochs from the TensorBoard "
-                      f"logs in {self.run_dir} (train/, validation/)", stacklevel=4)
-        if self.chief:
-            run_history.write(self.run_dir, history, self._last_good_checkpoint)
-        return history
 
     # ---- evaluation and prediction -------------------------------------------------
     def evaluate(self, data):

@@ -12,7 +12,7 @@ import re
 
 import tensorflow as tf
 
-from lowtf.errors import ConfigError, check_count
+from lowtf.errors import ConfigError, LowtfError, add_context, check_count
 
 
 class Action(tf.Module):
@@ -141,3 +141,40 @@ def as_actions(actions):
             names.add(action.name)
         result.append(action)
     return result
+
+
+def run_actions_for(own, early_stopping=None, tensorboard=None, images=None, history=False,
+                    checkpoints=None, console=None):
+    """A run's actions in the order they are called: the user's own first (what they change
+    is in the epoch's checkpoint), then early stopping, TensorBoard, images, history.json,
+    the checkpoints (the latest written last: it commits the epoch) and the console."""
+    from lowtf.actions.early_stopping import EarlyStopping
+    from lowtf.actions.history_file import HistoryFile
+    built_in = [early_stopping if isinstance(early_stopping, EarlyStopping) else None,
+                tensorboard, images, HistoryFile() if history else None, checkpoints, console]
+    return as_actions([*as_actions(own), *(a for a in built_in if a)])
+
+
+def action_states(actions):
+    """An `ActionStates` holding each action that has variables, for the checkpoint."""
+    states = ActionStates()
+    for action in actions:
+        if action.variables:
+            setattr(states, action.name, action)
+    return states
+
+
+def call_hooks(actions, hook, run, *args, quiet=False):
+    """Calls `hook` of every action in order. An exception of the user's own passes through
+    as it was raised, with a note of where; with `quiet` (another error is already on its
+    way) exceptions are dropped."""
+    for action in actions:
+        try:
+            getattr(action, hook)(run, *args)
+        except Exception as e:
+            if quiet:
+                continue
+            if isinstance(e, LowtfError):  # lowtf's own: its message says it all
+                raise
+            raise add_context(e, f"lowtf: raised by action {action.name!r} ({hook}, step "
+                                 f"{run.step}, epoch {run.epoch})")
