@@ -118,7 +118,7 @@ def lowtf_variant(name, xla=None, resident=None, full_guard=True):
     def run(data, batch_size, epochs):
         import lowtf as lt
         kwargs = {} if xla is None else {"xla": xla}
-        trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.SGD(LEARNING_RATE), run_dir=None,
+        trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.optimizers.SGD(LEARNING_RATE), run_dir=None,
                              verbose=0, histograms=False, **kwargs)
         if not full_guard:
             loss_only_guard(trainer.optimizer)
@@ -311,7 +311,7 @@ def time_to_accuracy_lowtf(data, batch_size, target, max_epochs):
     import lowtf as lt
 
     @dataclasses.dataclass(frozen=True)
-    class StopAtTarget(lt.EarlyStopping):
+    class StopAtTarget(lt.actions.EarlyStopping):
         # With patience=1, training stops after the first epoch that does not "improve";
         # here an epoch improves while it is still below the target.
         target: float = 0.85
@@ -320,7 +320,7 @@ def time_to_accuracy_lowtf(data, batch_size, target, max_epochs):
             return value < self.target
 
     start = time.perf_counter()
-    trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.SGD(LEARNING_RATE), run_dir=None,
+    trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.optimizers.SGD(LEARNING_RATE), run_dir=None,
                          verbose=0, histograms=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -37,7 +37,7 @@ def main():
     print(trainer.model.summary())
     history = trainer.fit(data.train, data.validation, epochs=experiment.epochs,
                           batch_size=experiment.batch_size,
-                          early_stopping=lt.EarlyStopping(experiment.monitor,
+                          early_stopping=lt.actions.EarlyStopping(experiment.monitor,
                                                           patience=experiment.patience,
                                                           restore_best=False))
     phase1 = len(history["epoch"])

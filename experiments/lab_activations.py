@@ -11,7 +11,7 @@ import lowtf as lt
 
 experiment = lt.Experiment(name="lab_activations", epochs=10, patience=None)
 
-sweep = lt.Sweep(
+sweep = lt.sweep.Sweep(
     "lab_activations", base=experiment,
     grid={"activation": ["relu", "sigmoid", "tanh", "selu", "gelu"]},
     description="Hidden activations on the reference DNN, SGD 0.01, 10 epochs.")

@@ -12,7 +12,7 @@ import lowtf as lt
 
 experiment = lt.Experiment(name="lab_batch_size", epochs=5, patience=None)
 
-sweep = lt.Sweep(
+sweep = lt.sweep.Sweep(
     "lab_batch_size", base=experiment,
     grid={"batch_size": [1, 10, 50, 200, 1000, 55_000]},
     description="Batch sizes 1 to 55,000 (full batch), SGD 0.01, 5 epochs each.")

@@ -14,7 +14,7 @@ import lowtf as lt
 
 experiment = lt.Experiment(name="lab_best_mlp", epochs=60, patience=8)
 
-sweep = lt.Sweep(
+sweep = lt.sweep.Sweep(
     "lab_best_mlp", base=experiment,
     configs=[
         {"hidden": (300, 100), "optimizer": "momentum", "learning_rate": 0.01, "batch_size": 50},

@@ -21,7 +21,7 @@ def equal_width(depth, params=REFERENCE_PARAMS):
 
 experiment = lt.Experiment(name="lab_depth", epochs=10, patience=None)
 
-sweep = lt.Sweep(
+sweep = lt.sweep.Sweep(
     "lab_depth", base=experiment,
     grid={"hidden": [(equal_width(d),) * d for d in (1, 2, 3, 4, 6, 8)]},
     description="1 to 8 equal hidden layers at ~266,610 parameters, SGD 0.01, 10 epochs.")

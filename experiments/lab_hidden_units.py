@@ -12,7 +12,7 @@ import lowtf as lt
 
 experiment = lt.Experiment(name="lab_hidden_units", epochs=10, patience=None)
 
-sweep = lt.Sweep(
+sweep = lt.sweep.Sweep(
     "lab_hidden_units", base=experiment,
     grid={"hidden": [(10,), (30,), (100,), (300,), (1000,)]},
     description="One hidden ReLU layer of 10 to 1000 units, SGD 0.01, batch 50, 10 epochs.")

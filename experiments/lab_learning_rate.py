@@ -11,7 +11,7 @@ import lowtf as lt
 
 experiment = lt.Experiment(name="lab_learning_rate", epochs=10, patience=None)
 
-sweep = lt.Sweep(
+sweep = lt.sweep.Sweep(
     "lab_learning_rate", base=experiment,
     grid={"learning_rate": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]},
     description="SGD learning rates 0.001 to 1 on the reference DNN, 10 epochs.")

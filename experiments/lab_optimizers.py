@@ -12,7 +12,7 @@ import lowtf as lt
 
 experiment = lt.Experiment(name="lab_optimizers", epochs=10, patience=None)
 
-sweep = lt.Sweep(
+sweep = lt.sweep.Sweep(
     "lab_optimizers", base=experiment,
     grid={"optimizer": ["sgd", "momentum", "adagrad", "rmsprop", "adam"],
           "learning_rate": [0.001, 0.01, 0.1]},

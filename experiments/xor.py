@@ -18,7 +18,7 @@ def train_xor(hidden_units=2, steps=2000, epochs=3, learning_rate=1.0, seed=1):
     """Trains `2-hidden_units-1` (or `2-1` with hidden_units=0) and returns `(trainer, accuracy)`."""
     layers = [("hidden1", hidden_units, "sigmoid")] if hidden_units else []
     model = lt.Network(2, layers + [("outputs", 1, "sigmoid")], name="xor", seed=seed)
-    trainer = lt.Trainer(model, loss="mse", optimizer=lt.SGD(learning_rate, momentum=0.9),
+    trainer = lt.Trainer(model, loss="mse", optimizer=lt.optimizers.SGD(learning_rate, momentum=0.9),
                          metrics=("binary_accuracy",), verbose=0)
     batches = tf.data.Dataset.from_tensors((X, Y)).repeat(steps)
     trainer.fit(batches, epochs=epochs)

@@ -3,14 +3,16 @@
     import lowtf as lt
     data = lt.load_dataset("fashion_mnist", raw=True)
     model = lt.dnn(784, (300, 100), 10, activation="relu", seed=42)
-    trainer = lt.Trainer(model, optimizer=lt.SGD(0.01), run_dir="logs/my_run")
+    trainer = lt.Trainer(model, optimizer=lt.optimizers.SGD(0.01), run_dir="logs/my_run")
     trainer.fit(data.train, data.validation, epochs=30, batch_size=50,
-                early_stopping=lt.EarlyStopping(patience=5))
+                early_stopping=lt.actions.EarlyStopping(patience=5))
     print(trainer.evaluate(data.test))
     restored = lt.restore("logs/my_run")   # in a fresh process: the network alone
 
-The names below are imported on first use, so `import lowtf` (and `lowtf --help`)
-does not pay for TensorFlow until something needs it.
+Families are namespaces: `lt.actions`, `lt.activations`, `lt.data`, `lt.layers`,
+`lt.losses`, `lt.metrics`, `lt.optimizers`, `lt.sweep`. Everything is imported on first
+use, so `import lowtf` (and `lowtf --help`) does not pay for TensorFlow until something
+needs it.
 """
 
 import importlib as _importlib
@@ -23,41 +25,50 @@ __version__ = "0.1.0"
 # TensorFlow's start-up log lines drown the training log; a user's own setting wins.
 _tf_chatter.arm()
 
-# The public API: module -> the names it exports.
+# The top level: the trainer, the experiment, the network, restoring and exporting, data
+# loading and the errors. Families live in namespaces (NAMESPACES), imported on first use.
 _API = {
-    "lowtf.activations": ("ACTIVATIONS", "get_activation"),
-    "lowtf.checkpoints": ("read_config",),
-    "lowtf.datasets": ("FASHION_MNIST_CLASS_NAMES", "MNIST_CLASS_NAMES", "DataSplits", "Split",
-                       "find_dataset", "load_dataset", "load_fashion_mnist", "load_mnist"),
+    "lowtf.trainer": ("Trainer",),
+    "lowtf.experiment": ("Experiment", "load_experiment", "run_experiment"),
+    "lowtf.network": ("Network", "dnn"),
+    "lowtf.inference": ("Predictor", "restore"),
+    "lowtf.export": ("export_saved_model",),
+    "lowtf.datasets": ("load_dataset",),
     "lowtf.errors": ("CheckpointError", "ConfigError", "DataError", "LowtfError",
                      "NonFiniteLossError"),
-    "lowtf.feeds": ("array_batches", "eval_batches"),
-    "lowtf.experiment": ("Experiment", "load_experiment", "run_experiment"),
-    "lowtf.idx": ("read_idx", "write_idx"),
-    "lowtf.images": ("load_image", "load_images"),
-    "lowtf.inputs": ("InputScaleWarning",),
-    "lowtf.inference": ("Predictor", "restore"),
-    "lowtf.layers": ("NeuronLayer", "neuron_layer"),
-    "lowtf.losses": ("LOSSES", "get_loss"),
-    "lowtf.metrics": ("BinaryAccuracy", "Mean", "Metric", "TopKAccuracy", "get_metric"),
-    "lowtf.monitor": ("Monitor",),
-    "lowtf.actions.early_stopping": ("EarlyStopping",),
-    "lowtf.network": ("Network", "dnn"),
-    "lowtf.optimizers": ("SGD", "Adagrad", "Adam", "Optimizer", "RMSprop", "get_optimizer"),
-    "lowtf.trainer": ("Trainer",),
-    "lowtf.export": ("export_saved_model",),
-    "lowtf.plot": ("plot_runs",),
-    "lowtf.sweep": ("LogUniform", "Sweep", "SweepResult", "Uniform", "load_sweep", "run_sweep"),
 }
+NAMESPACES = ("actions", "activations", "data", "layers", "losses", "metrics", "optimizers",
+              "sweep")
 _MODULE_OF = {name: module for module, names in _API.items() for name in names}
+# Where names of the old flat API went, for a helpful AttributeError.
+_MOVED = {
+    **dict.fromkeys(("SGD", "Adam", "Adagrad", "RMSprop", "Optimizer", "get_optimizer"),
+                    "optimizers"),
+    **dict.fromkeys(("EarlyStopping", "Monitor"), "actions"),
+    **dict.fromkeys(("TopKAccuracy", "Mean", "Metric", "BinaryAccuracy", "get_metric"),
+                    "metrics"),
+    **dict.fromkeys(("LOSSES", "get_loss"), "losses"),
+    **dict.fromkeys(("ACTIVATIONS", "get_activation"), "activations"),
+    **dict.fromkeys(("NeuronLayer", "neuron_layer"), "layers"),
+    **dict.fromkeys(("read_idx", "write_idx", "load_image", "load_images", "array_batches",
+                     "eval_batches", "FASHION_MNIST_CLASS_NAMES", "MNIST_CLASS_NAMES",
+                     "DataSplits", "Split", "find_dataset", "load_fashion_mnist",
+                     "load_mnist", "InputScaleWarning"), "data"),
+    **dict.fromkeys(("Sweep", "SweepResult", "LogUniform", "Uniform", "load_sweep",
+                     "run_sweep"), "sweep"),
+    "read_config": "checkpoints", "plot_runs": "plot",
+}
 
-__all__ = sorted(_MODULE_OF) + ["pictures"]
+__all__ = sorted(_MODULE_OF) + list(NAMESPACES)
 
 
 def __getattr__(name):
-    """Imports a public name (or a submodule such as `lt.pictures`) on first use."""
+    """Imports a public name or a namespace (`lt.optimizers`, any `lowtf.<module>`) on first use."""
     module = _MODULE_OF.get(name)
     if module is None:
+        if name in _MOVED:
+            raise AttributeError(f"lowtf.{name} is now lowtf.{_MOVED[name]}.{name} "
+                                 f"(lt.{_MOVED[name]}.{name})")
         if name.startswith("_") or _importlib_util.find_spec(f"lowtf.{name}") is None:
             raise AttributeError(f"module 'lowtf' has no attribute {name!r}")
         return _importlib.import_module(f"lowtf.{name}")

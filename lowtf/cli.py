@@ -147,7 +147,7 @@ def build_parser():
                "--trials 8;  lowtf sweep lab_learning_rate --parallel 2")
     sweep.add_argument("target", nargs="?", default=None,
                        help="a sweep in experiments/ (e.g. lab_learning_rate), a .py file "
-                            "defining `sweep = lowtf.Sweep(...)` or `experiment = "
+                            "defining `sweep = lowtf.sweep.Sweep(...)` or `experiment = "
                             "lowtf.Experiment(...)`, or a module; default: the reference "
                             "experiment")
     sweep.add_argument("--grid", action="append", default=[], metavar="PARAM=V1,V2,...",

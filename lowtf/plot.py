@@ -1,7 +1,7 @@
 """Loss and accuracy curves of one or more runs as a PNG, for papers and READMEs.
 
-    lt.plot_runs(["logs/run_a", "logs/run_b"], "curves.png")
-    lt.plot_runs(["logs/lab_learning_rate"], "lr.png", splits=("validation",))  # a whole sweep
+    lt.plot.plot_runs(["logs/run_a", "logs/run_b"], "curves.png")
+    lt.plot.plot_runs(["logs/lab_learning_rate"], "lr.png", splits=("validation",))  # a whole sweep
 
 Reads each run's `history.json` (one value per epoch, written by the Trainer). A folder
 that is not a run but holds runs (a sweep) stands for all of them. Needs matplotlib,

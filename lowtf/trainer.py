@@ -175,7 +175,7 @@ class Trainer:
                 `fn(epoch) -> Dataset`.
             validation: `(x, y)` arrays or a Dataset of batches; evaluated every epoch.
             batch_size: examples per step for array data.
-            early_stopping: a `lowtf.EarlyStopping` (or a `lowtf.Monitor`: what the best
+            early_stopping: a `lowtf.actions.EarlyStopping` (or a `lowtf.actions.Monitor`: what the best
                 checkpoint is), or None to train every epoch. Part of the run's
                 configuration: a resumed run must use the same settings.
             resident: keep array data as tensors and gather batches in the graph (the

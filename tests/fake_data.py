@@ -30,5 +30,5 @@ def write_fake_fashion_mnist(folder, n_train=600, n_test=300):
                         ("train-labels-idx1-ubyte.gz", train_y),
                         ("t10k-images-idx3-ubyte.gz", test_x),
                         ("t10k-labels-idx1-ubyte.gz", test_y)):
-        lt.write_idx(os.path.join(folder, name), array)
+        lt.data.write_idx(os.path.join(folder, name), array)
     return str(folder)

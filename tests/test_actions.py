@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def trainer_for(run_dir=None, **kw):
-    return lt.Trainer(lt.dnn(784, (16,), 10, seed=0), optimizer=lt.SGD(0.1), run_dir=run_dir,
+    return lt.Trainer(lt.dnn(784, (16,), 10, seed=0), optimizer=lt.optimizers.SGD(0.1), run_dir=run_dir,
                       verbose=0, steps_per_call=4, xla=False, **kw)
 
 
@@ -132,7 +132,7 @@ from lowtf.determinism import enable_determinism
 {action}
 enable_determinism(3)
 data = np.load(sys.argv[2])
-trainer = lt.Trainer(lambda: lt.dnn(784, (64,), 10, seed=3), optimizer=lt.SGD(0.5),
+trainer = lt.Trainer(lambda: lt.dnn(784, (64,), 10, seed=3), optimizer=lt.optimizers.SGD(0.5),
                      run_dir=sys.argv[1], steps_per_call=1)
 trainer.fit((data["x"], data["y"]), (data["xv"], data["yv"]), epochs=8, batch_size=20,
             save_every_steps=4, actions=[LowerOnPlateau(patience=1)])

@@ -41,7 +41,7 @@ def test_the_loss_only_variant_checks_the_loss_alone():
     import lowtf as lt
 
     variable = tf.Variable([1.0, 2.0])
-    optimizer = lt.SGD(1.0)
+    optimizer = lt.optimizers.SGD(1.0)
     optimizer.build([variable])
     gradient = tf.constant([np.nan, 1.0])
     assert not bool(optimizer.apply([gradient], [variable], if_finite=tf.constant(True)))

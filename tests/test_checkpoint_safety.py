@@ -38,7 +38,7 @@ _VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def make_trainer(run_dir=None, **kw):
-    return lt.Trainer(lt.dnn(784, (16,), 10, seed=3), optimizer=lt.Adam(0.01),
+    return lt.Trainer(lt.dnn(784, (16,), 10, seed=3), optimizer=lt.optimizers.Adam(0.01),
                       metrics=("accuracy",), run_dir=run_dir, seed=5, verbose=0, xla=False,
                       steps_per_call=2, eval_batch_size=100, **kw)
 
@@ -215,7 +215,7 @@ def best_run(run_dir, epochs=2):
     """A run with early stopping (so fit restores its best checkpoint); returns the trainer."""
     trainer = make_trainer(run_dir)
     trainer.fit(TRAIN, VALIDATION, epochs=epochs, batch_size=20, save_every_steps=4,
-                early_stopping=lt.EarlyStopping(patience=5))
+                early_stopping=lt.actions.EarlyStopping(patience=5))
     return trainer
 
 
@@ -226,7 +226,7 @@ def test_a_damaged_best_checkpoint_is_reported_and_the_latest_one_used(tmp_path)
     again = make_trainer(tmp_path)
     with pytest.warns(UserWarning, match=rf"{best}.*damaged.*using {latest}"):
         again.fit(TRAIN, VALIDATION, epochs=2, batch_size=20, save_every_steps=4,
-                  early_stopping=lt.EarlyStopping(patience=5))
+                  early_stopping=lt.actions.EarlyStopping(patience=5))
     assert_weights(again.model.get_weights(), weights_in(latest))
     assert again.final_checkpoint == latest  # already reported
     with pytest.warns(UserWarning, match=rf"{best}.*damaged.*using {latest}"):
@@ -538,7 +538,7 @@ def test_files_planted_in_a_checkpoint_folder_are_never_run(pristine, run_copy, 
         warnings.simplefilter("ignore")
         lt.restore(run_copy)
         fit(make_trainer(run_copy), 4)
-        lt.read_config(ckpt.resolve(run_copy))
+        lt.checkpoints.read_config(ckpt.resolve(run_copy))
     assert not marker.exists()
 
 

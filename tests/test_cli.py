@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOWTF = os.path.join(sys.prefix, "bin", "lowtf")
 COMMAND = [LOWTF] if os.path.exists(LOWTF) else [sys.executable, "-m", "lowtf.cli"]
 REAL_DIR = "/usr/share/datasets/fashion-mnist"
-CLASS_NAMES = lt.FASHION_MNIST_CLASS_NAMES
+CLASS_NAMES = lt.data.FASHION_MNIST_CLASS_NAMES
 ACCURACY = re.compile(r"Test accuracy: (\d\.\d{4})")
 
 HELP = {

@@ -60,7 +60,7 @@ def test_two_workers_agree_and_the_chief_checkpoint_restores_in_a_plain_process(
 
     # The same training in one plain process: the same weights up to float32 rounding.
     x, y = make_classification(400)
-    single = lt.Trainer(lt.dnn(784, (32,), 10, seed=0), optimizer=lt.SGD(0.05), verbose=0)
+    single = lt.Trainer(lt.dnn(784, (32,), 10, seed=0), optimizer=lt.optimizers.SGD(0.05), verbose=0)
     history = single.fit((x, y), (x[:100], y[:100]), epochs=2, batch_size=40)
     checksum = float(sum(np.float64(w).sum() for w in single.model.get_weights().values()))
     assert checksum == pytest.approx(reports[0]["checksum"], abs=1e-3)
@@ -96,7 +96,7 @@ def test_a_killed_worker_fails_the_other_quickly_and_the_checkpoint_resumes(tmp_
 
     # The chief's last checkpoint is intact and a single plain process resumes from it.
     x, y = make_classification(400)
-    resumed = lt.Trainer(lt.dnn(784, (32,), 10, seed=0), optimizer=lt.SGD(0.05),
+    resumed = lt.Trainer(lt.dnn(784, (32,), 10, seed=0), optimizer=lt.optimizers.SGD(0.05),
                          run_dir=run_dir, verbose=0, histograms=False)
     last_good = resumed.final_checkpoint
     history = resumed.fit((x, y), (x[:100], y[:100]), epochs=8, batch_size=40)

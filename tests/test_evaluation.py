@@ -35,7 +35,7 @@ def test_evaluation_of_arrays_equals_a_dataset_and_traces_once_per_signature(mod
         predictor.evaluate(images[:n], y[:n])
     assert predictor.evaluator.trace_count == 1
     assert len(predictor.evaluator._array_loop.functions) == 1
-    from_dataset = predictor.evaluator(lt.eval_batches(images, y, 1000, 784))
+    from_dataset = predictor.evaluator(lt.data.eval_batches(images, y, 1000, 784))
     assert from_dataset == pytest.approx(first, rel=1e-6)
     predictor.evaluate(x.astype(np.float32) / 255, y)  # float32 [n, 784]: a second signature
     assert len(predictor.evaluator._array_loop.functions) == 2

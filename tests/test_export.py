@@ -24,7 +24,7 @@ BIN = os.path.join(sys.prefix, "bin")
 LOWTF = [os.path.join(BIN, "lowtf")] if os.path.exists(os.path.join(BIN, "lowtf")) \
     else [sys.executable, "-m", "lowtf.cli"]
 SAVED_MODEL_CLI = os.path.join(BIN, "saved_model_cli")
-NAMES = lt.FASHION_MNIST_CLASS_NAMES
+NAMES = lt.data.FASHION_MNIST_CLASS_NAMES
 OUTPUTS = {"class_ids": (tf.int32, 1), "class_names": (tf.string, 1),
            "probabilities": (tf.float32, 2), "logits": (tf.float32, 2),
            "top_k_class_ids": (tf.int32, 2), "top_k_class_names": (tf.string, 2),
@@ -60,7 +60,7 @@ def trained(tmp_path_factory):
     train, validation = make_prototype_data(500, 400, noise=0.4, seed=3)
     train = (uint8_images(train[0]).reshape(-1, 28, 28), train[1])
     images = uint8_images(validation[0]).reshape(-1, 28, 28)
-    trainer = lt.Trainer(lt.dnn(784, (32,), 10, seed=2), optimizer=lt.SGD(0.1),
+    trainer = lt.Trainer(lt.dnn(784, (32,), 10, seed=2), optimizer=lt.optimizers.SGD(0.1),
                          run_dir=work / "run", verbose=0, xla=False,
                          metadata={"dataset": "fashion_mnist", "class_names": list(NAMES)})
     trainer.fit(train, (images, validation[1]), epochs=2, batch_size=50)

@@ -158,7 +158,7 @@ def test_top_k_accuracy_follows_in_top_k_on_any_values(logits, labels, k):
     """Non-finite rows and out-of-range labels count as misses, ties as hits; the
     metric itself never raises and never reports a value outside [0, 1]."""
     y = labels.draw(hnp.arrays(np.int32, (len(logits),), elements=st.integers(-3, 6)))
-    metric = lt.TopKAccuracy(k)
+    metric = lt.metrics.TopKAccuracy(k)
     metric.update_state(tf.constant(y), tf.constant(logits))
     hits = 0
     for row, label in zip(logits.astype(np.float64), y):
@@ -174,11 +174,11 @@ def test_top_k_accuracy_follows_in_top_k_on_any_values(logits, labels, k):
        targets=st.data())
 def test_regression_losses_are_finite_and_right_on_finite_values(outputs, targets):
     t = targets.draw(hnp.arrays(np.float32, outputs.shape, elements=st.floats(0, 1, width=32)))
-    mse = lt.get_loss("mse")[1](tf.constant(t), tf.constant(outputs)).numpy()
+    mse = lt.losses.get_loss("mse")[1](tf.constant(t), tf.constant(outputs)).numpy()
     np.testing.assert_allclose(mse, ((outputs.astype(np.float64) - t) ** 2).mean(axis=1),
                                rtol=1e-5, atol=1e-5)
     p = 0.5 * (1 + np.tanh(outputs.astype(np.float64) / 2))  # the sigmoid, without overflow
-    bce = lt.get_loss("binary_cross_entropy")[1](tf.constant(t), tf.constant(p, tf.float32))
+    bce = lt.losses.get_loss("binary_cross_entropy")[1](tf.constant(t), tf.constant(p, tf.float32))
     assert np.isfinite(bce.numpy()).all() and (bce.numpy() >= -1e-6).all()
 
 
@@ -193,7 +193,7 @@ def small_trainer(loss="sparse_softmax_cross_entropy"):
         outputs = 3 if loss == "sparse_softmax_cross_entropy" else 1
         TRAINERS[loss] = lt.Trainer(lt.Network(4, [("hidden", 5, "relu"),
                                                    ("outputs", outputs, None)], seed=1),
-                                    loss=loss, optimizer=lt.SGD(0.01), metrics=(),
+                                    loss=loss, optimizer=lt.optimizers.SGD(0.01), metrics=(),
                                     verbose=0, xla=False, steps_per_call=4)
     return TRAINERS[loss]
 
@@ -317,7 +317,7 @@ def test_damaged_data_sets_load_correctly_or_fail_with_the_file_named(tmp_path_f
 def test_corrupt_image_files_are_a_data_error(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("img") / "picture.png"
     path.write_bytes(content)
-    image = finite_or_data_error(lt.load_image, path)
+    image = finite_or_data_error(lt.data.load_image, path)
     if image is not None:
         assert image.shape == (784,) and np.isfinite(image).all()
 

@@ -119,7 +119,7 @@ Y = (np.arange(20) % 3).astype(np.int32)
 
 def tiny_trainer():
     return lt.Trainer(lt.Network(4, [("hidden", 5, "relu"), ("outputs", 3, None)], seed=1),
-                      optimizer=lt.SGD(0.01), metrics=(), verbose=0, xla=False,
+                      optimizer=lt.optimizers.SGD(0.01), metrics=(), verbose=0, xla=False,
                       steps_per_call=4)
 
 
@@ -181,21 +181,21 @@ def test_plot_output_must_be_an_image_name_and_never_replaces_other_files(tmp_pa
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
     with pytest.raises(lt.ConfigError, match=r"notes\.txt.*\.png"):
-        lt.plot_runs(run, notes)
+        lt.plot.plot_runs(run, notes)
     fake_png = tmp_path / "data.png"
     fake_png.write_text("not an image")
     with pytest.raises(lt.ConfigError, match="exists and is not a PNG"):
-        lt.plot_runs(run, fake_png)
+        lt.plot.plot_runs(run, fake_png)
     assert notes.read_text() == "my notes" and fake_png.read_text() == "not an image"
     folder = tmp_path / "folder.png"
     folder.mkdir()
     with pytest.raises(lt.ConfigError, match="is a folder"):
-        lt.plot_runs(run, folder)
+        lt.plot.plot_runs(run, folder)
     svg = tmp_path / "curves.svg"
     assert cli.main(["plot", run, "-o", str(svg)]) == 0
     assert capsys.readouterr().out.strip() == f"Wrote {svg}"
     assert svg.read_text().lstrip().startswith("<?xml")
-    assert lt.plot_runs(run, svg) == str(svg)  # an image of its own kind may be replaced
+    assert lt.plot.plot_runs(run, svg) == str(svg)  # an image of its own kind may be replaced
 
 
 # ---- 5. values that would silently change meaning --------------------------------------------
@@ -204,18 +204,18 @@ def test_plot_output_must_be_an_image_name_and_never_replaces_other_files(tmp_pa
 def test_a_learning_rate_float32_cannot_hold_is_refused_naming_it(value, becomes, no_training,
                                                                   capsys):
     pattern = rf"learning_rate {re.escape(repr(value))} .*float32.*{becomes}"
-    for make in (lt.SGD, lt.Adam, lambda v: lt.Experiment(learning_rate=v),
+    for make in (lt.optimizers.SGD, lt.optimizers.Adam, lambda v: lt.Experiment(learning_rate=v),
                  lambda v: normalize("learning_rate", str(v))):
         with pytest.raises(lt.ConfigError, match=pattern):
             make(value)
-    optimizer = lt.SGD(0.01)
+    optimizer = lt.optimizers.SGD(0.01)
     with pytest.raises(lt.ConfigError, match=pattern):
         optimizer.learning_rate = value
     with pytest.raises(lt.ConfigError, match=r"epsilon 1e-50 .*float32"):
-        lt.Adam(epsilon=1e-50)
+        lt.optimizers.Adam(epsilon=1e-50)
     line = one_line_error(["train", "--learning-rate", str(value)], capsys)
     assert repr(value) in line and not no_training
-    assert lt.SGD(1e-30).get_config()["learning_rate"] == 1e-30
+    assert lt.optimizers.SGD(1e-30).get_config()["learning_rate"] == 1e-30
 
 
 @pytest.mark.parametrize("text", ["300,,100", "300,", ",300", "300, ,100"])
@@ -262,7 +262,7 @@ def test_float_images_in_0_255_get_a_warning_naming_the_range_and_the_fix():
         predictor.predict(images)
     with pytest.warns(InputScaleWarning):
         predictor.evaluate(images, labels)
-    trainer = lt.Trainer(lt.dnn(784, (8,), 10, seed=0), optimizer=lt.SGD(1e-4), verbose=0,
+    trainer = lt.Trainer(lt.dnn(784, (8,), 10, seed=0), optimizer=lt.optimizers.SGD(1e-4), verbose=0,
                          xla=False, metrics=())
     with pytest.warns(InputScaleWarning, match="training features"):
         trainer.fit((images, labels), epochs=1, batch_size=10)

@@ -31,9 +31,9 @@ def make_data(n=400, seed=0):
 
 
 def make_trainer(run_dir, verbose=0):
-    return lt.Trainer(lt.dnn(784, HIDDEN, 10, seed=1), optimizer=lt.SGD(0.05), metrics=METRICS,
+    return lt.Trainer(lt.dnn(784, HIDDEN, 10, seed=1), optimizer=lt.optimizers.SGD(0.05), metrics=METRICS,
                       run_dir=run_dir, seed=3, verbose=verbose,
-                      metadata={"class_names": list(lt.FASHION_MNIST_CLASS_NAMES)})
+                      metadata={"class_names": list(lt.data.FASHION_MNIST_CLASS_NAMES)})
 
 
 def fit(trainer, epochs, early_stopping):
@@ -55,7 +55,7 @@ def run(tmp_path_factory):
     """A 3-epoch run; restore_best leaves the trainer holding the best weights."""
     run_dir = tmp_path_factory.mktemp("inference") / "run"
     trainer = make_trainer(run_dir)
-    history = fit(trainer, 3, lt.EarlyStopping(patience=10, restore_best=True))
+    history = fit(trainer, 3, lt.actions.EarlyStopping(patience=10, restore_best=True))
     return run_dir, trainer, history
 
 
@@ -104,7 +104,7 @@ print(json.dumps({{"metrics": metrics, "checkpoint": p.checkpoint,
     assert child["metrics"]["top3_accuracy"] == expected["top3_accuracy"]
     assert child["metrics"]["loss"] == pytest.approx(expected["loss"], rel=1e-6)
     assert child["checkpoint"] == trainer.keeper.best
-    assert child["class_names"] == list(lt.FASHION_MNIST_CLASS_NAMES)
+    assert child["class_names"] == list(lt.data.FASHION_MNIST_CLASS_NAMES)
     arrays = np.load(out)
     np.testing.assert_array_equal(arrays["predictions"], trainer.predictor.predict(x))
     np.testing.assert_allclose(arrays["logits"], trainer.predict(x), rtol=1e-6, atol=1e-6)
@@ -170,7 +170,7 @@ def test_restore_picks_best_checkpoint(tmp_path):
     so the best checkpoint is ckpt-6 while the latest is ckpt-18."""
     run_dir = tmp_path / "run"
     trainer = make_trainer(run_dir)
-    fit(trainer, 3, lt.Monitor("learning_rate", mode="min"))
+    fit(trainer, 3, lt.actions.Monitor("learning_rate", mode="min"))
     best_dir = run_dir / "checkpoints" / "best"
     assert os.path.basename(trainer.keeper.best) == "ckpt-6"
     assert os.path.basename(trainer.keeper.latest) == "ckpt-18"
@@ -214,7 +214,7 @@ def test_matching_architecture_passes(run):
 
 
 def test_resume_with_different_architecture_raises(run_copy):
-    trainer = lt.Trainer(lt.dnn(784, (200,), 10, seed=1), optimizer=lt.SGD(0.05),
+    trainer = lt.Trainer(lt.dnn(784, (200,), 10, seed=1), optimizer=lt.optimizers.SGD(0.05),
                          metrics=METRICS, run_dir=run_copy, seed=3, verbose=0)
     with pytest.raises(lt.CheckpointError, match="dnn/hidden1/kernel"):
         fit(trainer, 4, None)
@@ -284,7 +284,7 @@ def test_resume_falls_back_to_previous_good_checkpoint(run, run_copy, how, capsy
     trainer = make_trainer(run_copy, verbose=1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        history = fit(trainer, 4, lt.EarlyStopping(patience=10, restore_best=True))
+        history = fit(trainer, 4, lt.actions.EarlyStopping(patience=10, restore_best=True))
     messages = [str(w.message) for w in caught]
     fallback = [m for m in messages if "ckpt-18" in m and "ckpt-12" in m]
     assert fallback, messages

@@ -11,7 +11,7 @@ from lowtf.inputs import check_features, check_labels, to_model_input
 
 # ---- neuron_layer and Network -------------------------------------------------------
 def test_neuron_layer_initialisation_follows_the_notes():
-    layer = lt.NeuronLayer(784, 300, "hidden1", activation="relu", seed=3)
+    layer = lt.layers.NeuronLayer(784, 300, "hidden1", activation="relu", seed=3)
     kernel = layer.kernel.numpy()
     stddev = 2 / np.sqrt(784)
     assert np.abs(kernel).max() <= 2 * stddev + 1e-6           # truncated at two stddevs
@@ -23,8 +23,8 @@ def test_neuron_layer_initialisation_follows_the_notes():
 
 
 def test_neuron_layer_is_seeded_and_applies_its_activation():
-    a = lt.NeuronLayer(4, 3, "h", activation="relu", seed=1)
-    b = lt.NeuronLayer(4, 3, "h", activation="relu", seed=1)
+    a = lt.layers.NeuronLayer(4, 3, "h", activation="relu", seed=1)
+    b = lt.layers.NeuronLayer(4, 3, "h", activation="relu", seed=1)
     np.testing.assert_array_equal(a.kernel.numpy(), b.kernel.numpy())
     x = tf.constant([[1.0, -2.0, 3.0, 0.5]])
     expected = np.maximum(x.numpy() @ a.kernel.numpy() + a.bias.numpy(), 0)
@@ -32,13 +32,13 @@ def test_neuron_layer_is_seeded_and_applies_its_activation():
 
 
 def test_neuron_layer_function_reads_the_input_size_and_refuses_unknown_sizes():
-    layer = lt.neuron_layer(tf.TensorSpec([None, 20]), 5, "hidden1")
+    layer = lt.layers.neuron_layer(tf.TensorSpec([None, 20]), 5, "hidden1")
     assert (layer.n_inputs, layer.n_neurons) == (20, 5)
-    assert lt.neuron_layer(np.zeros((2, 7), np.float32), 3, "h").n_inputs == 7
+    assert lt.layers.neuron_layer(np.zeros((2, 7), np.float32), 3, "h").n_inputs == 7
     with pytest.raises(lt.ConfigError, match="input size must be known"):
-        lt.neuron_layer(tf.TensorSpec([None, None]), 5, "hidden1")
+        lt.layers.neuron_layer(tf.TensorSpec([None, None]), 5, "hidden1")
     with pytest.raises(lt.ConfigError, match="positive int"):
-        lt.NeuronLayer(0, 5, "h")
+        lt.layers.NeuronLayer(0, 5, "h")
 
 
 def test_variables_are_named_under_the_network_scope():
@@ -99,14 +99,14 @@ def test_invalid_layer_names_are_refused(name):
 ])
 def test_activations_match_keras(name, oracle):
     x = tf.constant(np.linspace(-4, 4, 24, dtype=np.float32).reshape(3, 8))
-    _, fn = lt.get_activation(name)
+    _, fn = lt.activations.get_activation(name)
     np.testing.assert_allclose(fn(x).numpy(), np.asarray(oracle(x)), rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_activation_is_refused():
-    assert lt.get_activation(None) == ("linear", None)
+    assert lt.activations.get_activation(None) == ("linear", None)
     with pytest.raises(lt.ConfigError, match="unknown activation 'swishy'"):
-        lt.get_activation("swishy")
+        lt.activations.get_activation("swishy")
 
 
 # ---- losses -------------------------------------------------------------------------
@@ -114,17 +114,17 @@ def test_losses_match_keras_per_example():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(16, 10)).astype(np.float32)
     labels = rng.integers(0, 10, 16).astype(np.int32)
-    _, ce = lt.get_loss("sparse_softmax_cross_entropy")
+    _, ce = lt.losses.get_loss("sparse_softmax_cross_entropy")
     oracle = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
     np.testing.assert_allclose(ce(labels, logits).numpy(), oracle(labels, logits), rtol=1e-5)
 
     outputs = rng.uniform(0.01, 0.99, size=(16, 3)).astype(np.float32)
     targets = rng.integers(0, 2, size=(16, 3)).astype(np.float32)
-    _, mse = lt.get_loss("mse")
+    _, mse = lt.losses.get_loss("mse")
     np.testing.assert_allclose(mse(targets, outputs).numpy(),
                                keras.losses.MeanSquaredError(reduction=None)(targets, outputs),
                                rtol=1e-6)
-    _, bce = lt.get_loss("binary_crossentropy")
+    _, bce = lt.losses.get_loss("binary_crossentropy")
     np.testing.assert_allclose(bce(targets, outputs).numpy(),
                                keras.losses.BinaryCrossentropy(reduction=None)(targets, outputs),
                                rtol=1e-5)
@@ -132,7 +132,7 @@ def test_losses_match_keras_per_example():
 
 def test_unknown_loss_is_refused():
     with pytest.raises(lt.ConfigError, match="unknown loss"):
-        lt.get_loss("hinge")
+        lt.losses.get_loss("hinge")
 
 
 # ---- metrics ------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_top_k_accuracy_streams_with_in_top_k_semantics(k):
     logits[7, 3] = np.nan                                                  # counts as a miss
     labels = rng.integers(0, 10, 300).astype(np.int32)
     expected = tf.reduce_mean(tf.cast(tf.math.in_top_k(labels, logits, k), tf.float32))
-    metric = lt.TopKAccuracy(k)
+    metric = lt.metrics.TopKAccuracy(k)
     update = tf.function(metric.update_state)
     for start in range(0, 300, 70):                                        # uneven batches
         update(labels[start:start + 70], logits[start:start + 70])
@@ -158,21 +158,21 @@ def test_top1_accuracy_matches_keras_and_sample_weights_mask():
     labels = rng.integers(0, 10, 50).astype(np.int32)
     oracle = keras.metrics.SparseCategoricalAccuracy()
     oracle.update_state(labels, logits)
-    metric = lt.get_metric("accuracy")
+    metric = lt.metrics.get_metric("accuracy")
     metric.update_state(labels, logits)
     assert float(metric.result()) == pytest.approx(float(oracle.result()), abs=1e-7)
-    masked = lt.TopKAccuracy(1)
+    masked = lt.metrics.TopKAccuracy(1)
     masked.update_state(labels, logits, sample_weight=np.r_[np.ones(20), np.zeros(30)])
     hits = np.argmax(logits[:20], 1) == labels[:20]
     assert float(masked.result()) == pytest.approx(hits.mean())
 
 
 def test_mean_and_binary_accuracy():
-    mean = lt.Mean("loss")
+    mean = lt.metrics.Mean("loss")
     mean.update_state([1.0, 2.0])
     mean.update_state([6.0])
     assert float(mean.result()) == pytest.approx(3.0)
-    acc = lt.BinaryAccuracy()
+    acc = lt.metrics.BinaryAccuracy()
     acc.update_state(np.array([[1], [0], [1], [0]], np.float32),
                      np.array([[0.9], [0.2], [0.4], [0.6]], np.float32))
     assert float(acc.result()) == pytest.approx(0.5)
@@ -181,8 +181,8 @@ def test_mean_and_binary_accuracy():
 @pytest.mark.parametrize("bad", ["top0_accuracy", "topx_accuracy", "f1", 3])
 def test_unknown_metrics_are_refused(bad):
     with pytest.raises(lt.ConfigError):
-        lt.get_metric(bad)
-    assert lt.get_metric("top5_accuracy").k == 5
+        lt.metrics.get_metric(bad)
+    assert lt.metrics.get_metric("top5_accuracy").k == 5
 
 
 # ---- input checks -------------------------------------------------------------------

@@ -54,7 +54,7 @@ def test_accepts_training_reads_the_signature():
 
 def test_training_steps_see_training_true_and_evaluation_sees_false():
     model = dnn_like(DropoutNet)
-    trainer = lt.Trainer(model, optimizer=lt.SGD(0.1), verbose=0, histograms=False,
+    trainer = lt.Trainer(model, optimizer=lt.optimizers.SGD(0.1), verbose=0, histograms=False,
                          xla=False, eval_batch_size=40)
     x, y = data()
     trainer.fit((x, y), epochs=1, batch_size=20)
@@ -66,7 +66,7 @@ def test_training_steps_see_training_true_and_evaluation_sees_false():
 
 
 def test_a_model_without_a_training_argument_still_trains():
-    trainer = lt.Trainer(dnn_like(PlainCallNet), optimizer=lt.SGD(0.1), verbose=0,
+    trainer = lt.Trainer(dnn_like(PlainCallNet), optimizer=lt.optimizers.SGD(0.1), verbose=0,
                          histograms=False)
     x, y = data()
     history = trainer.fit((x, y), epochs=2, batch_size=20)
@@ -124,7 +124,7 @@ def smoothed_cross_entropy(labels, outputs):
     return tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=outputs)
 
 
-class MeanConfidence(lt.Metric):
+class MeanConfidence(lt.metrics.Metric):
     def __init__(self):
         super().__init__("mean_confidence")
 

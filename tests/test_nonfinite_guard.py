@@ -66,7 +66,7 @@ def test_a_finite_loss_with_nan_gradients_stops_before_touching_the_weights(resi
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "elu"])
 def test_skipping_drops_exactly_the_poisoned_batch_for_every_activation(activation):
     x, y = data(first_label_zero_at=120)
-    trainer = make_trainer(lt.SGD(0.05, momentum=0.9), activation)
+    trainer = make_trainer(lt.optimizers.SGD(0.05, momentum=0.9), activation)
     history = trainer.fit((x, y), epochs=2, batch_size=20, shuffle=False,
                           skip_nonfinite=True)
     assert history["skipped_steps"] == [1, 2]
@@ -76,7 +76,7 @@ def test_skipping_drops_exactly_the_poisoned_batch_for_every_activation(activati
 
 def test_an_update_that_overflows_is_refused_even_with_finite_gradients():
     variable = tf.Variable([1.0, 2.0])
-    optimizer = lt.SGD(1e38)
+    optimizer = lt.optimizers.SGD(1e38)
     optimizer.build([variable])
     applied = optimizer.apply([tf.constant([10.0, 0.0])], [variable], if_finite=True)
     assert not bool(applied)
@@ -90,7 +90,7 @@ def test_an_update_that_overflows_is_refused_even_with_finite_gradients():
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
 def test_no_optimizer_writes_a_non_finite_slot(name):
     variable = tf.Variable([1.0, 2.0])
-    optimizer = lt.get_optimizer(name)
+    optimizer = lt.optimizers.get_optimizer(name)
     optimizer.build([variable])
     before = [s.numpy() for s in optimizer._slots[0].values()]
 
@@ -109,7 +109,7 @@ def test_no_optimizer_writes_a_non_finite_slot(name):
 
 def test_an_unguarded_apply_still_updates_unconditionally():
     variable = tf.Variable([1.0])
-    optimizer = lt.SGD(1.0)
+    optimizer = lt.optimizers.SGD(1.0)
     optimizer.build([variable])
     assert optimizer.apply([tf.constant([0.5])], [variable]) is None
     np.testing.assert_array_equal(variable.numpy(), [0.5])

@@ -50,7 +50,7 @@ def test_a_cnn_of_its_own_trains_from_the_api_on_real_images(fashion_mnist, shap
     y = fashion_mnist.train.labels[:3000]
     xv = fashion_mnist.validation.images[:1000].reshape(-1, *shape)
     yv = fashion_mnist.validation.labels[:1000]
-    trainer = lt.Trainer(module.cnn, optimizer=lt.Adam(0.001), run_dir=tmp_path / "run",
+    trainer = lt.Trainer(module.cnn, optimizer=lt.optimizers.Adam(0.001), run_dir=tmp_path / "run",
                          verbose=0, xla=False)
     history = trainer.fit((x, y), (xv, yv), epochs=2, batch_size=50)
     assert history["val_accuracy"][-1] > 0.7, history
@@ -62,7 +62,7 @@ def test_a_cnn_of_its_own_trains_from_the_api_on_real_images(fashion_mnist, shap
     assert restored.evaluate(xv, yv)["accuracy"] == pytest.approx(
         trainer.evaluate((xv, yv))["accuracy"])
     # A second run of the same script resumes (the model check works for any model).
-    again = lt.Trainer(module.cnn, optimizer=lt.Adam(0.001), run_dir=tmp_path / "run",
+    again = lt.Trainer(module.cnn, optimizer=lt.optimizers.Adam(0.001), run_dir=tmp_path / "run",
                        verbose=0, xla=False)
     assert again.fit((x, y), (xv, yv), epochs=3, batch_size=50)["epoch"] == [1, 2, 3]
 
@@ -116,7 +116,7 @@ def test_the_experiment_file_trains_through_the_cli(cli_run):
     assert results["test"]["accuracy"] > 0.8, result.stdout
     assert results["experiment"]["model"].endswith("custom_cnn.py:cnn")
     assert "XLA o" in result.stdout  # the measured choice is said
-    config = lt.read_config(results["checkpoint"])
+    config = lt.checkpoints.read_config(results["checkpoint"])
     assert config["builder"] == {"function": f"{CNN_FILE}:cnn",
                                  "arguments": {"units": 64}}
     assert config["inputs"] == {"shape": [28, 28], "dtype": "uint8"}
@@ -161,7 +161,7 @@ def test_the_run_evaluates_exports_and_predicts_from_the_cli(cli_run, fashion_mn
     tf.io.write_file(str(png), tf.io.encode_png(images[0][..., None]))
     predicted = run([*LOWTF, "predict", str(run_dir), str(png)], cwd=work).stdout
     assert predicted.split(":")[1].split("(")[0].strip() == \
-        lt.FASHION_MNIST_CLASS_NAMES[predictor.predict(images[:1])[0]]
+        lt.data.FASHION_MNIST_CLASS_NAMES[predictor.predict(images[:1])[0]]
 
 
 # ---- killed and resumed, bit for bit -----------------------------------------------------

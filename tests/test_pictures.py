@@ -16,7 +16,7 @@ import lowtf as lt
 from conftest import make_prototype_data
 from lowtf import pictures
 
-NAMES = lt.FASHION_MNIST_CLASS_NAMES
+NAMES = lt.data.FASHION_MNIST_CLASS_NAMES
 
 
 def images(n=40, seed=0):
@@ -187,7 +187,7 @@ def test_write_evaluation_images_reads_back_in_tensorboard(tmp_path):
                     reason="Trainer(image_summaries=...) comes with /tmp/issue6_trainer.patch")
 def test_trainer_writes_pictures_of_every_evaluation(tmp_path):
     train, validation = make_prototype_data(400, 300)
-    trainer = lt.Trainer(lt.dnn(784, (16,), 10, seed=0), optimizer=lt.SGD(0.1),
+    trainer = lt.Trainer(lt.dnn(784, (16,), 10, seed=0), optimizer=lt.optimizers.SGD(0.1),
                          run_dir=tmp_path / "run", verbose=0, image_summaries=True,
                          metadata={"class_names": list(NAMES)})
     history = trainer.fit(train, validation, epochs=2, batch_size=50)

@@ -50,11 +50,11 @@ def test_find_runs_expands_a_sweep_in_trial_order(tmp_path):
 def test_plot_runs_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     a, b = fake_run(tmp_path / "a"), fake_run(tmp_path / "b", scale=2.0)
-    out = lt.plot_runs([a, b], tmp_path / "figs" / "curves.png", title="two runs")
+    out = lt.plot.plot_runs([a, b], tmp_path / "figs" / "curves.png", title="two runs")
     width, height = png_size(out)
     assert width > 600 and height > 200
     assert os.path.getsize(out) < 300_000
-    one = lt.plot_runs(a, tmp_path / "one.png", metrics=("accuracy",), splits=("validation",),
+    one = lt.plot.plot_runs(a, tmp_path / "one.png", metrics=("accuracy",), splits=("validation",),
                        x="step")
     assert png_size(one)[0] < width  # one panel instead of two
 
@@ -63,15 +63,15 @@ def test_plot_errors(tmp_path):
     pytest.importorskip("matplotlib")
     run = fake_run(tmp_path / "a")
     with pytest.raises(lt.ConfigError, match="none of the metrics"):
-        lt.plot_runs([run], tmp_path / "x.png", metrics=("top5_accuracy",))
+        lt.plot.plot_runs([run], tmp_path / "x.png", metrics=("top5_accuracy",))
     with pytest.raises(lt.ConfigError, match="splits"):
-        lt.plot_runs([run], tmp_path / "x.png", splits=("test",))
+        lt.plot.plot_runs([run], tmp_path / "x.png", splits=("test",))
 
 
 def test_without_matplotlib_the_error_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(lt.ConfigError, match=r"pip install 'lowtf\[plot\]'"):
-        lt.plot_runs([fake_run(tmp_path / "a")], tmp_path / "x.png")
+        lt.plot.plot_runs([fake_run(tmp_path / "a")], tmp_path / "x.png")
 
 
 def test_lowtf_plot_command(tmp_path):

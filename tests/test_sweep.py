@@ -93,7 +93,7 @@ def cli(tmp_path_factory, data_dir):
 # ---- the set of trials -------------------------------------------------------------------
 
 def test_grid_is_every_combination_in_order(tmp_path):
-    sweep = lt.Sweep("g", base=lt.Experiment(), logdir=tmp_path,
+    sweep = lt.sweep.Sweep("g", base=lt.Experiment(), logdir=tmp_path,
                      grid={"lr": [0.01, 0.1], "layers": ["300-100", 50]})
     trials = sweep.trials()
     assert [t.id for t in trials] == ["lr=0.01,h=300-100", "lr=0.01,h=50",
@@ -111,11 +111,11 @@ def test_grid_is_every_combination_in_order(tmp_path):
 
 
 def test_random_search_is_reproducible_distinct_and_in_range():
-    space = {"learning_rate": lt.LogUniform(1e-4, 1e-1), "optimizer": ["adam", "momentum"],
-             "units": lt.LogUniform(10, 1000, integer=True)}
-    a = lt.Sweep("r", random=space, n_trials=6, seed=3).trials()
-    b = lt.Sweep("r", random=space, n_trials=6, seed=3).trials()
-    c = lt.Sweep("r", random=space, n_trials=6, seed=4).trials()
+    space = {"learning_rate": lt.sweep.LogUniform(1e-4, 1e-1), "optimizer": ["adam", "momentum"],
+             "units": lt.sweep.LogUniform(10, 1000, integer=True)}
+    a = lt.sweep.Sweep("r", random=space, n_trials=6, seed=3).trials()
+    b = lt.sweep.Sweep("r", random=space, n_trials=6, seed=3).trials()
+    c = lt.sweep.Sweep("r", random=space, n_trials=6, seed=4).trials()
     assert [t.id for t in a] == [t.id for t in b] != [t.id for t in c]
     assert len({t.id for t in a}) == 6
     for t in a:
@@ -126,12 +126,12 @@ def test_random_search_is_reproducible_distinct_and_in_range():
 
 
 def test_random_choices_stop_at_the_distinct_combinations():
-    trials = lt.Sweep("r", random={"activation": ["relu", "tanh"]}, n_trials=5).trials()
+    trials = lt.sweep.Sweep("r", random={"activation": ["relu", "tanh"]}, n_trials=5).trials()
     assert sorted(t.id for t in trials) == ["act=relu", "act=tanh"]
 
 
 def test_configs_pair_settings_and_combine_with_the_grid():
-    sweep = lt.Sweep("c", configs=[{"optimizer": "sgd", "lr": 0.1},
+    sweep = lt.sweep.Sweep("c", configs=[{"optimizer": "sgd", "lr": 0.1},
                                    {"optimizer": "adam", "lr": 0.001}], grid={"seed": [1, 2]})
     assert [t.id for t in sweep.trials()] == [
         "opt=sgd,lr=0.1,seed=1", "opt=sgd,lr=0.1,seed=2",
@@ -143,7 +143,7 @@ def test_trial_names_are_folder_names():
                           "patience": None})
     assert name == "h=300-100,lr=0.0001,act=relu,pat=none"
     assert sw.trial_name({}) == "base"
-    assert lt.Sweep("one").trials()[0].id == "base"
+    assert lt.sweep.Sweep("one").trials()[0].id == "base"
 
 
 @pytest.mark.parametrize("kwargs, words", [
@@ -156,21 +156,21 @@ def test_trial_names_are_folder_names():
     ({"grid": {"lr": []}}, "no values"),
     ({"grid": {"lr": 0.1}}, "must be a list"),
     ({"grid": {"lr": [0.1]}, "random": {"lr": [0.2]}, "n_trials": 1}, "both"),
-    ({"random": {"lr": lt.LogUniform(1e-3, 1e-1)}}, "n_trials"),
+    ({"random": {"lr": lt.sweep.LogUniform(1e-3, 1e-1)}}, "n_trials"),
     ({"rank_by": "speed"}, "rank_by"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_bad_sweeps_are_config_errors(kwargs, words):
     with pytest.raises(lt.ConfigError, match=words.replace("(", r"\(")):
-        lt.Sweep("bad", **kwargs)
+        lt.sweep.Sweep("bad", **kwargs)
 
 
 def test_bad_names_and_spaces():
     with pytest.raises(lt.ConfigError, match="folder name"):
-        lt.Sweep("a/b")
+        lt.sweep.Sweep("a/b")
     with pytest.raises(lt.ConfigError, match="low <= high"):
-        lt.LogUniform(1.0, 0.1)
+        lt.sweep.LogUniform(1.0, 0.1)
     with pytest.raises(lt.ConfigError, match="integer=True"):
-        lt.Sweep("x", random={"hidden": lt.LogUniform(10, 100)}, n_trials=2)
+        lt.sweep.Sweep("x", random={"hidden": lt.sweep.LogUniform(10, 100)}, n_trials=2)
 
 
 LABS = sorted(glob.glob(os.path.join(REPO, "experiments", "lab_*.py")))
@@ -179,7 +179,7 @@ LABS = sorted(glob.glob(os.path.join(REPO, "experiments", "lab_*.py")))
 @pytest.mark.parametrize("path", LABS, ids=os.path.basename)
 def test_labs_define_sweeps_on_real_fashion_mnist(path):
     sweep, experiment = sw.load_target(path)
-    assert isinstance(sweep, lt.Sweep) and isinstance(experiment, lt.Experiment)
+    assert isinstance(sweep, lt.sweep.Sweep) and isinstance(experiment, lt.Experiment)
     assert sweep.name == os.path.basename(path)[:-3]
     assert len(sweep.trials()) >= 2
     assert all(t.experiment.dataset == "fashion_mnist" for t in sweep.trials())
@@ -190,7 +190,7 @@ def test_load_target_of_an_experiment_file_has_no_sweep():
     sweep, experiment = sw.load_target("fashion_mnist_dnn")
     assert sweep is None and experiment.name == "fashion_mnist_dnn"
     with pytest.raises(lt.ConfigError, match="no `sweep"):
-        lt.load_sweep("fashion_mnist_dnn")
+        lt.sweep.load_sweep("fashion_mnist_dnn")
 
 
 # ---- running a sweep ---------------------------------------------------------------------
@@ -199,7 +199,7 @@ def test_load_target_of_an_experiment_file_has_no_sweep():
 def swept(tmp_path_factory, data_dir):
     """Three trials: two learn, one diverges (its loss becomes Inf/NaN at once)."""
     logdir = tmp_path_factory.mktemp("sweeps")
-    sweep = lt.Sweep("main", base=base_experiment(data_dir), logdir=logdir,
+    sweep = lt.sweep.Sweep("main", base=base_experiment(data_dir), logdir=logdir,
                      grid={"learning_rate": [0.02, 0.2, 1e30]})
     result, out = run_quietly(sweep)
     return sweep, result, out
@@ -300,7 +300,7 @@ def test_retry_failed_runs_a_failed_trial_again(swept):
 
 
 def test_an_interrupted_trial_continues_from_its_checkpoint(tmp_path, data_dir):
-    sweep = lt.Sweep("resume", base=base_experiment(data_dir), logdir=tmp_path,
+    sweep = lt.sweep.Sweep("resume", base=base_experiment(data_dir), logdir=tmp_path,
                      grid={"learning_rate": [0.1]})
     trial = sweep.trials()[0]
     # The sweep stopped after the trial's first epoch: a checkpoint, no results.json.
@@ -322,7 +322,7 @@ def test_an_interrupted_trial_continues_from_its_checkpoint(tmp_path, data_dir):
 
 
 def test_fields_added_to_experiment_since_do_not_rerun_a_trial():
-    trial = lt.Sweep("s", grid={"learning_rate": [0.1]}).trials()[0]
+    trial = lt.sweep.Sweep("s", grid={"learning_rate": [0.1]}).trials()[0]
     stored = _jsonable(dataclasses.asdict(trial.experiment))
     assert _changed_settings(trial, {"experiment": stored}) == {}
     older = {k: v for k, v in stored.items() if k not in ("seed", "patience")}
@@ -333,7 +333,7 @@ def test_fields_added_to_experiment_since_do_not_rerun_a_trial():
 
 
 def test_report_only_trains_nothing(tmp_path, data_dir):
-    sweep = lt.Sweep("pending", base=base_experiment(data_dir), logdir=tmp_path,
+    sweep = lt.sweep.Sweep("pending", base=base_experiment(data_dir), logdir=tmp_path,
                      grid={"learning_rate": [0.1, 0.2]})
     result, out = run_quietly(sweep, train=False)
     assert [r["status"] for r in result.rows] == ["pending", "pending"]

@@ -31,7 +31,7 @@ def make_data(n=400, seed=0):
 
 
 def make_trainer(run_dir):
-    return lt.Trainer(lt.dnn(784, (32, 16), 10, seed=1), optimizer=lt.SGD(0.1),
+    return lt.Trainer(lt.dnn(784, (32, 16), 10, seed=1), optimizer=lt.optimizers.SGD(0.1),
                       run_dir=run_dir, seed=3, verbose=0)
 
 

@@ -48,9 +48,9 @@ def logdir(tmp_path_factory):
     data_dir = write_fake_fashion_mnist(work / "data")
     base = lt.Experiment(hidden=(16,), epochs=2, patience=None, metrics=("accuracy",),
                          data_dir=data_dir, xla=False)
-    sweep = lt.Sweep("tbsweep", base=base, logdir=work / "logs",
+    sweep = lt.sweep.Sweep("tbsweep", base=base, logdir=work / "logs",
                      grid={"learning_rate": [0.05, 0.2]})
-    result = lt.run_sweep(sweep, verbose=0)
+    result = lt.sweep.run_sweep(sweep, verbose=0)
     data = lt.load_dataset("fashion_mnist", data_dir=data_dir, raw=True)
     for row in result.rows:
         test_dir = os.path.join(row["run_dir"], "test")

@@ -14,7 +14,7 @@ from conftest import make_classification
 
 def trainer_for(run_dir=None, seed=0, lr=0.05, hidden=(32,), **kw):
     model = lt.dnn(784, hidden, 10, seed=seed)
-    return lt.Trainer(model, optimizer=lt.SGD(lr), run_dir=run_dir, seed=seed, verbose=0,
+    return lt.Trainer(model, optimizer=lt.optimizers.SGD(lr), run_dir=run_dir, seed=seed, verbose=0,
                       eval_batch_size=64, **kw)
 
 
@@ -182,12 +182,12 @@ def test_early_stopping_stops_after_patience_and_restores_the_best(tmp_path, sma
     train, val = small_data
     trainer = trainer_for(tmp_path, lr=1e-9)  # nothing improves after the first epoch
     history = trainer.fit(train, val, epochs=20, batch_size=50,
-                          early_stopping=lt.EarlyStopping(monitor="val_loss", patience=2,
+                          early_stopping=lt.actions.EarlyStopping(monitor="val_loss", patience=2,
                                                           min_delta=0.01))
     assert len(history["loss"]) == 3
     resumed = trainer_for(tmp_path, lr=1e-9)
     again = resumed.fit(train, val, epochs=20, batch_size=50,
-                        early_stopping=lt.EarlyStopping(monitor="val_loss", patience=2,
+                        early_stopping=lt.actions.EarlyStopping(monitor="val_loss", patience=2,
                                                         min_delta=0.01))
     assert len(again["loss"]) == 3, "a stopped run stays stopped when resumed"
 
@@ -195,11 +195,11 @@ def test_early_stopping_stops_after_patience_and_restores_the_best(tmp_path, sma
 def test_monitor_rejects_unknown_metrics_and_bad_settings(small_data):
     train, _ = small_data
     with pytest.raises(lt.ConfigError, match="cannot monitor 'val_accuracy'"):
-        trainer_for().fit(train, epochs=1, batch_size=50, early_stopping=lt.EarlyStopping())
+        trainer_for().fit(train, epochs=1, batch_size=50, early_stopping=lt.actions.EarlyStopping())
     with pytest.raises(lt.ConfigError, match="patience"):
-        lt.EarlyStopping(patience=0)
+        lt.actions.EarlyStopping(patience=0)
     with pytest.raises(lt.ConfigError, match="mode"):
-        lt.Monitor(mode="up")
+        lt.actions.Monitor(mode="up")
 
 
 @pytest.mark.numerics
@@ -208,7 +208,7 @@ def test_non_finite_loss_stops_at_the_step_and_keeps_the_last_good_checkpoint(tm
     (x, _), _ = small_data
     train = (x, x.sum(axis=1) / 784)               # a regression, so divergence is geometric
     model = lt.Network(784, [("outputs", 1, None)], seed=0)
-    trainer = lt.Trainer(model, loss="mse", optimizer=lt.SGD(1e-4), metrics=(),
+    trainer = lt.Trainer(model, loss="mse", optimizer=lt.optimizers.SGD(1e-4), metrics=(),
                          run_dir=tmp_path, verbose=0, steps_per_call=1)
     trainer.fit(train, epochs=1, batch_size=50)
     good = trainer.keeper.latest

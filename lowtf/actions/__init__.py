@@ -14,6 +14,7 @@ from lowtf.actions.console import Console
 from lowtf.actions.early_stopping import EarlyStopping
 from lowtf.actions.history_file import HistoryFile
 from lowtf.actions.tensorboard import TensorBoard, ValidationImages
+from lowtf.monitor import Monitor
 
 __all__ = ["Action", "AtEnd", "Checkpoints", "Console", "EarlyStopping", "Every",
-           "HistoryFile", "OnBest", "TensorBoard", "ValidationImages"]
+           "HistoryFile", "Monitor", "OnBest", "TensorBoard", "ValidationImages"]

@@ -17,7 +17,7 @@ class EarlyStopping(Action):
     uninterrupted one would. Its settings are part of the run's configuration.
 
     Args:
-        monitor, mode, min_delta: what improves, as in `lowtf.Monitor`.
+        monitor, mode, min_delta: what improves, as in `lowtf.actions.Monitor`.
         patience: epochs without improvement before stopping (an int >= 1).
         restore_best: load the best checkpoint into the model at the end.
     """

@@ -1,9 +1,9 @@
 """Sweeps: one experiment run many times over a grid or a random sample of its settings.
 
     import lowtf as lt
-    sweep = lt.Sweep("lr", base=lt.Experiment(epochs=5, patience=None),
+    sweep = lt.sweep.Sweep("lr", base=lt.Experiment(epochs=5, patience=None),
                      grid={"learning_rate": [0.003, 0.01, 0.03]})
-    result = lt.run_sweep(sweep)        # trials in logs/lr/<trial>/, ranked in logs/lr/results.csv
+    result = lt.sweep.run_sweep(sweep)        # trials in logs/lr/<trial>/, ranked in logs/lr/results.csv
     result.best["checkpoint"]           # the best trial's best checkpoint
 
 Each trial is an ordinary run (`run_experiment`) in `logs/<sweep>/<trial>`, named after

@@ -185,7 +185,7 @@ class Sweep:
 
 def load_target(spec=None):
     """`(sweep, experiment)` defined by a name in `experiments/`, a .py file or a module:
-    `sweep` is its `sweep = lowtf.Sweep(...)` (or None), `experiment` its `experiment`
+    `sweep` is its `sweep = lowtf.sweep.Sweep(...)` (or None), `experiment` its `experiment`
     (or the sweep's base, or the reference experiment for `spec=None`)."""
     if not spec:
         return None, Experiment()
@@ -193,18 +193,18 @@ def load_target(spec=None):
     sweep = getattr(module, "sweep", None)
     experiment = getattr(module, "experiment", None)
     if sweep is not None and not isinstance(sweep, Sweep):
-        raise ConfigError(f"{spec!r} defines `sweep` but it is not a lowtf.Sweep")
+        raise ConfigError(f"{spec!r} defines `sweep` but it is not a lowtf.sweep.Sweep")
     if experiment is not None and not isinstance(experiment, Experiment):
         experiment = None
     if sweep is None and experiment is None:
-        raise ConfigError(f"{spec!r} must define `sweep = lowtf.Sweep(...)` or "
+        raise ConfigError(f"{spec!r} must define `sweep = lowtf.sweep.Sweep(...)` or "
                           "`experiment = lowtf.Experiment(...)`")
     return sweep, experiment if experiment is not None else sweep.base
 
 
 def load_sweep(spec):
-    """The `sweep = lowtf.Sweep(...)` of a name in `experiments/`, a .py file or a module."""
+    """The `sweep = lowtf.sweep.Sweep(...)` of a name in `experiments/`, a .py file or a module."""
     sweep, _ = load_target(spec)
     if sweep is None:
-        raise ConfigError(f"{spec!r} defines no `sweep = lowtf.Sweep(...)`")
+        raise ConfigError(f"{spec!r} defines no `sweep = lowtf.sweep.Sweep(...)`")
     return sweep

@@ -18,7 +18,7 @@ for resident in (True, False):
     runs = {}
     for name, strat in (("single", None), ("mirrored", strategy)):
         trainer = lt.Trainer(lambda: lt.dnn(784, (32,), 10, seed=0),
-                             optimizer=lt.SGD(0.05, momentum=0.9), strategy=strat, verbose=0)
+                             optimizer=lt.optimizers.SGD(0.05, momentum=0.9), strategy=strat, verbose=0)
         history = trainer.fit((x, y), (x[:100], y[:100]), epochs=2, batch_size=50,
                               resident=resident)
         runs[name] = (trainer, history)
@@ -35,7 +35,7 @@ from test_nonfinite_guard import data, poisoned_loss  # noqa: E402
 
 px, py = data(first_label_zero_at=120)
 guarded = lt.Trainer(lambda: lt.dnn(784, (16,), 10, seed=0), loss=poisoned_loss,
-                     optimizer=lt.Adam(), strategy=strategy, verbose=0, histograms=False)
+                     optimizer=lt.optimizers.Adam(), strategy=strategy, verbose=0, histograms=False)
 try:
     guarded.fit((px, py), epochs=1, batch_size=20, shuffle=False)
 except lt.NonFiniteLossError as e:

@@ -19,7 +19,7 @@ run_dir, epochs = sys.argv[1], int(sys.argv[2])
 pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
 strategy = make_strategy("multiworker", timeout_seconds=20)
 x, y = make_classification(400)
-trainer = lt.Trainer(lambda: lt.dnn(784, (32,), 10, seed=0), optimizer=lt.SGD(0.05),
+trainer = lt.Trainer(lambda: lt.dnn(784, (32,), 10, seed=0), optimizer=lt.optimizers.SGD(0.05),
                      run_dir=run_dir, strategy=strategy, verbose=0, histograms=False)
 for epoch in range(1, epochs + 1):
     trainer.fit((x, y), (x[:100], y[:100]), epochs=epoch, batch_size=40)
