@@ -8,6 +8,7 @@ reference allows up to 60 epochs with a patience of 10. `run_experiment` trains 
 reports test accuracy and returns where the logs and checkpoints went.
 """
 
+import copy
 import dataclasses
 import functools
 import importlib
@@ -26,7 +27,7 @@ from lowtf.determinism import check_seed, enable_determinism
 from lowtf.distribute import check_devices, is_chief, make_strategy
 from lowtf.errors import ConfigError, check_count
 from lowtf.models import EXPERIMENT_MODULE_PREFIX, builder_record, summary
-from lowtf.actions import EarlyStopping
+from lowtf.actions import Action, EarlyStopping
 from lowtf.network import dnn
 from lowtf.optimizers import check_learning_rate, get_optimizer
 from lowtf.storage import ensure_writable, write_json
@@ -57,7 +58,8 @@ class Experiment:
     `model` brings your own model (`lowtf.models`): a function that builds it, or its
     name as `"module:function"` or `"path/to/file.py:function"`, called with the JSON
     keyword arguments `model_args`; `hidden` and `activation` then do not apply. None
-    is the course's DNN.
+    is the course's DNN. `actions` are the run's own actions (`lowtf.actions`): each run
+    gets a fresh copy of an `Action`, so a sweep's trials never share their state.
     """
 
     name: str = "fashion_mnist_dnn"
@@ -84,6 +86,7 @@ class Experiment:
     skip_nonfinite: bool = False
     model: object = None
     model_args: dict = None
+    actions: tuple = ()
 
     def __post_init__(self):
         try:
@@ -104,6 +107,11 @@ class Experiment:
                            check_learning_rate(self.learning_rate, "Experiment"))
         check_seed(self.seed)
         self._check_model()
+        actions = tuple(self.actions or ())
+        if not all(isinstance(a, Action) or callable(a) for a in actions):
+            raise ConfigError(f"actions must be lowtf.actions.Action objects or functions "
+                              f"fn(run, logs), got {self.actions!r}")
+        object.__setattr__(self, "actions", actions)
         params = count_params(self.hidden)
         if self.model is None and params > MAX_PARAMETERS:
             raise ConfigError(
@@ -152,7 +160,9 @@ class Experiment:
 
     def as_record(self):
         """The experiment as JSON values (a model function by its name)."""
-        record = dataclasses.asdict(self)
+        record = dataclasses.asdict(dataclasses.replace(self, actions=()))
+        record["actions"] = [getattr(a, "name", None) or getattr(a, "__name__", repr(a))
+                             for a in self.actions]
         if callable(self.model):
             found = builder_record(self.model)
             record["model"] = found["function"] if found else \
@@ -224,6 +234,8 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
                           resident=experiment.resident,
                           save_every_steps=experiment.save_every_steps,
                           skip_nonfinite=experiment.skip_nonfinite,
+                          actions=[copy.deepcopy(a) if isinstance(a, Action) else a
+                                   for a in experiment.actions],
                           hparams=hparams, trial_id=trial_id)
     elapsed = time.perf_counter() - start
     test = trainer.evaluate(data.test)

@@ -47,7 +47,9 @@ def call_model(model, x, training):
 
 
 def check_model(model):
-    """Raises ConfigError unless `model` meets the contract (callable, with variables)."""
+    """The model, checked against the contract (callable, with variables); an object that
+    is not a `tf.Module` comes back wrapped in one (`Wrapped`), so checkpoints and
+    exports can track its variables."""
     if not callable(model) or not hasattr(model, "trainable_variables"):
         raise ConfigError(
             f"a model must be callable and have trainable_variables (a tf.Module), got "
@@ -56,7 +58,27 @@ def check_model(model):
         raise ConfigError(
             f"model {type(model).__name__} has no trainable variables; create its "
             "tf.Variables in __init__ (lowtf builds the optimizer's slots before the first step)")
-    return model
+    return model if isinstance(model, tf.Module) else Wrapped(model)
+
+
+class Wrapped(tf.Module):
+    """A model that is not a `tf.Module`, made one: it holds the model's variables (all of
+    them when it has `variables`, else its trainable ones) and calls it."""
+
+    def __init__(self, model):
+        super().__init__(name="model")
+        self.wrapped = model
+        self.weights = list(getattr(model, "variables", None) or model.trainable_variables)
+        for fact in ("n_inputs", "n_outputs", "config"):
+            if hasattr(model, fact):
+                setattr(self, fact, getattr(model, fact))
+
+    @property
+    def trainable_variables(self):
+        return tuple(self.wrapped.trainable_variables)
+
+    def __call__(self, x, training=None):
+        return call_model(self.wrapped, x, training)
 
 
 def input_width(model):
@@ -79,6 +101,7 @@ def output_width(model, sample=None):
 
 def description(model):
     """What a resumed run must match: the model's JSON `config`, else its class."""
+    model = getattr(model, "wrapped", model) if isinstance(model, Wrapped) else model
     config = getattr(model, "config", None)
     if isinstance(config, dict):
         try:

@@ -194,3 +194,56 @@ def test_a_killed_cnn_run_resumes_bit_identically(tmp_path):
     timing = {"epoch_time", "examples_per_second"}
     assert [{k: v for k, v in h.items() if k not in timing} for h in history][0] == \
         [{k: v for k, v in h.items() if k not in timing} for h in history][1]
+
+
+# ---- a model that is not a tf.Module; actions in an Experiment --------------------------
+
+class PlainModel:
+    """Not a tf.Module: just `trainable_variables` and `__call__`, as the contract says."""
+
+    def __init__(self):
+        init = tf.random.Generator.from_seed(1)
+        self.w = tf.Variable(init.normal([784, 10]) * 0.05)
+        self.b = tf.Variable(tf.zeros([10]))
+        self.trainable_variables = [self.w, self.b]
+
+    def __call__(self, x):
+        return tf.reshape(x, [-1, 784]) @ self.w + self.b
+
+
+def test_an_object_with_variables_and_a_call_is_a_model(tmp_path, fashion_mnist):
+    train = (fashion_mnist.train.images[:2000], fashion_mnist.train.labels[:2000])
+    val = (fashion_mnist.validation.images[:500], fashion_mnist.validation.labels[:500])
+    trainer = lt.Trainer(PlainModel(), optimizer="sgd", run_dir=tmp_path, verbose=0)
+    history = trainer.fit(train, val, epochs=2, batch_size=50)
+    assert history["val_accuracy"][-1] > 0.6
+    restored = lt.restore(tmp_path, model=PlainModel())
+    np.testing.assert_allclose(restored.logits(val[0][:20]), trainer.predict(val[0][:20]),
+                               atol=1e-6)
+
+
+class EpochCounter(lt.actions.Action):
+    def __init__(self):
+        super().__init__(name="epoch_counter")
+        self.count = tf.Variable(0, dtype=tf.int64)
+
+    def on_epoch(self, run, logs):
+        self.count.assign_add(1)
+
+
+def test_an_experiment_carries_its_actions_with_fresh_state_per_run(tmp_path):
+    from test_resume import make_data
+
+    data_dir = make_data(tmp_path / "data")
+    counter, seen = EpochCounter(), []
+    experiment = lt.Experiment(name="with_actions", hidden=(16,), epochs=2, patience=None,
+                               data_dir=str(data_dir), run_dir=str(tmp_path / "run"),
+                               image_summaries=False,
+                               actions=(counter, lambda run, logs: seen.append(run.epoch)))
+    results = lt.run_experiment(experiment, verbose=0)
+    assert seen == [1, 2]
+    assert int(counter.count.numpy()) == 0  # the experiment's own copy stays fresh
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "run" /
+                                                                    "checkpoints")))
+    assert reader.get_tensor("actions/epoch_counter/count/.ATTRIBUTES/VARIABLE_VALUE") == 2
+    assert results["experiment"]["actions"] == ["epoch_counter", "<lambda>"]
