@@ -38,6 +38,7 @@ from lowtf.checkpoints import (
 )
 from lowtf.distribute import PEER_LOST_ERRORS
 from lowtf.errors import CheckpointError
+from lowtf.run_dir import best_checkpoints
 from lowtf.storage import describe
 
 # Left behind by a save that was cut short: TensorFlow's temporary shard folders,
@@ -129,7 +130,7 @@ class CheckpointKeeper:
         self.checkpoint, self.step = checkpoint, step
         self.directory = os.fspath(directory)
         self.latest_manager = _manager(checkpoint, self.directory, max_to_keep, step)
-        self.best_manager = _manager(checkpoint, os.path.join(self.directory, "best"), 1, step)
+        self.best_manager = _manager(checkpoint, best_checkpoints(self.directory), 1, step)
         self._locked = self._final = None
 
     @property
@@ -158,7 +159,7 @@ class CheckpointKeeper:
         self._locked = key
         weakref.finalize(self, _release, key)
         remove_leftovers(self.directory)
-        remove_leftovers(os.path.join(self.directory, "best"))
+        remove_leftovers(best_checkpoints(self.directory))
 
     def save(self):
         return self._save(self.latest_manager)

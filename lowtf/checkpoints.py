@@ -1,10 +1,11 @@
 """Finding, reading and checking checkpoints; `checkpoint_keeper` writes them.
 
 Layout under a run directory: `checkpoints/ckpt-<step>` (the last few, numbered by
-global step) and `checkpoints/best/ckpt-<step>` (the best by the monitored metric).
-Before anything is restored, the checkpoint is compared with the model variable by
-variable, so a different architecture is reported by name and shape instead of
-half-loading. A checkpoint that fails to read is reported and an older one is used.
+global step) and `checkpoints/best/ckpt-<step>` (the best by the monitored metric);
+`lowtf.run_dir` names those folders. Before anything is restored, the checkpoint is
+compared with the model variable by variable, so a different architecture is reported
+by name and shape instead of half-loading. A checkpoint that fails to read is reported
+and an older one is used.
 
 Crash safety rests on one rule: the `checkpoint` state file names only complete
 checkpoints, and it changes by an atomic rename after a checkpoint's files are written.
@@ -23,6 +24,7 @@ import warnings
 import tensorflow as tf
 
 from lowtf.errors import CheckpointError
+from lowtf.run_dir import RunDir
 
 _VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
 CONFIG_KEY = "state/config" + _VALUE
@@ -40,7 +42,7 @@ class CheckpointMismatchError(CheckpointError):
 
 
 def checkpoint_dir(run_dir):
-    return os.path.join(run_dir, "checkpoints")
+    return RunDir(run_dir).checkpoints
 
 
 def resolve(path):
@@ -56,7 +58,8 @@ def resolve(path):
     path = os.fspath(path)
     if tf.io.gfile.exists(path + ".index"):
         return path
-    folders = (os.path.join(checkpoint_dir(path), "best"), checkpoint_dir(path), path)
+    run = RunDir(path)
+    folders = (run.best_checkpoints, run.checkpoints, path)
     prefix = first_readable(p for folder in folders if tf.io.gfile.isdir(folder)
                             for p in _committed(folder))
     if prefix:

@@ -30,7 +30,8 @@ from lowtf.models import EXPERIMENT_MODULE_PREFIX, builder_record, summary
 from lowtf.actions import Action, EarlyStopping
 from lowtf.network import dnn
 from lowtf.optimizers import check_learning_rate, get_optimizer
-from lowtf.storage import ensure_writable, write_json
+from lowtf.run_dir import RunDir
+from lowtf.storage import ensure_writable
 from lowtf.trainer import Trainer
 
 
@@ -252,8 +253,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
                "examples_per_second_median": sorted(rates)[len(rates) // 2] if rates else None,
                "checkpoint": checkpoint}
     if trainer.chief:
-        write_json(os.path.join(experiment.log_dir, "results.json"), results,
-                   "the run's results", checkpoint, indent=2)
+        RunDir(experiment.log_dir).write_results(results, checkpoint)
     if verbose:
         predicted = trainer.predictor.predict(data.test.images[:20])
         print(f"First 20 test images, predicted: {predicted.tolist()}\n"

@@ -1,6 +1,7 @@
 """A run's history, `<run>/history.json`: one value per epoch of every logged metric.
 
-This module is the one reader and writer of that file. It is strict JSON: a NaN or
+This module is the one reader and writer of that file (`lowtf.run_dir` says where it
+is). It is strict JSON: a NaN or
 infinite value is written as null (`storage.write_json`) and read back as NaN. When the
 file is lost or damaged, `rebuild` recovers the committed epochs from the TensorBoard
 scalars the trainer writes alongside it (those are float32: timings lose digits).
@@ -11,14 +12,14 @@ import math
 import os
 
 from lowtf.errors import ConfigError
+from lowtf.run_dir import RunDir
 
-FILE = "history.json"
 # Keys the trainer logs as ints; TensorBoard stores every scalar as a float.
 _INT_KEYS = ("epoch", "step", "skipped_steps")
 
 
 def path(run_dir):
-    return os.path.join(os.fspath(run_dir), FILE)
+    return RunDir(run_dir).history
 
 
 def write(run_dir, history, kept=None):
@@ -73,7 +74,7 @@ def rebuild(run_dir, epochs, step):
 
     points = {}  # key -> {step: value}
     for split, prefix in (("train", ""), ("validation", "val_")):
-        folder = os.path.join(os.fspath(run_dir), split)
+        folder = RunDir(run_dir).split(split)
         if not os.path.isdir(folder):
             continue
         events = accumulator.EventAccumulator(folder, size_guidance={accumulator.TENSORS: 0})

@@ -8,11 +8,11 @@ that is not a run but holds runs (a sweep) stands for all of them. Needs matplot
 an optional extra: `pip install 'lowtf[plot]'`.
 """
 
-import json
 import os
 
 from lowtf import history as run_history
 from lowtf.errors import ConfigError
+from lowtf.run_dir import RunDir, SweepDir
 
 SPLIT_PREFIX = {"train": "", "validation": "val_"}
 # The formats plot_runs writes, by extension, and how a file of each kind begins: an
@@ -67,28 +67,21 @@ def find_runs(paths):
     runs = []
     for path in paths:
         path = os.fspath(path).rstrip("/") or "/"
-        if os.path.isfile(os.path.join(path, "history.json")):
+        if RunDir(path).is_run():
             runs.append((os.path.basename(os.path.abspath(path)), path))
             continue
+        folder = SweepDir(path)
         children = sorted(d for d in (os.listdir(path) if os.path.isdir(path) else [])
-                          if os.path.isfile(os.path.join(path, d, "history.json")))
+                          if folder.trial(d).is_run())
         if not children:
             raise ConfigError(f"{path!r} is not a lowtf run (no history.json) and holds no "
                               "runs; pass run directories such as logs/fashion_mnist_dnn")
-        order = _sweep_order(path)
+        order = folder.trial_order()
         children.sort(key=lambda d: order.get(d, len(order)))
-        runs += [(d, os.path.join(path, d)) for d in children]
+        runs += [(d, folder.trial(d).path) for d in children]
     if not runs:
         raise ConfigError("no runs to plot")
     return runs
-
-
-def _sweep_order(path):
-    try:
-        with open(os.path.join(path, "sweep.json")) as f:
-            return {t: i for i, t in enumerate(json.load(f)["trials"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
 
 
 def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),

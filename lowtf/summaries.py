@@ -1,15 +1,16 @@
 """TensorBoard output of a run: scalars, histograms, the step graph and hparams.
 
 Layout: `<run>/train` and `<run>/validation` hold the curves of each split (so
-TensorBoard overlays them), `<run>` itself the hparams of the run.
+TensorBoard overlays them), `<run>` itself the hparams of the run (`lowtf.run_dir`).
 """
 
-import os
 import time
 
 import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api as hp
+
+from lowtf.run_dir import RunDir
 
 
 class RunWriter:
@@ -21,8 +22,7 @@ class RunWriter:
 
     def writer(self, split):
         if split not in self._writers:
-            path = self.run_dir if split == "" else os.path.join(self.run_dir, split)
-            self._writers[split] = tf.summary.create_file_writer(path)
+            self._writers[split] = tf.summary.create_file_writer(RunDir(self.run_dir).split(split))
         return self._writers[split]
 
     def scalars(self, split, step, values):

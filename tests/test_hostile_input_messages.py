@@ -14,6 +14,7 @@ import tensorflow as tf
 
 import lowtf as lt
 from lowtf import cli
+from lowtf.cli.arguments import layer_sizes
 from lowtf.distribute import make_strategy
 from lowtf.experiment import load_experiment
 from lowtf.inputs import check_features
@@ -221,12 +222,12 @@ def test_a_learning_rate_float32_cannot_hold_is_refused_naming_it(value, becomes
 @pytest.mark.parametrize("text", ["300,,100", "300,", ",300", "300, ,100"])
 def test_a_layer_list_with_an_empty_item_is_refused(text, no_training, capsys):
     with pytest.raises(argparse.ArgumentTypeError, match="empty"):
-        cli._layers(text)
+        layer_sizes(text)
     with pytest.raises(SystemExit):  # argparse: one usage line, then the error
         cli.main(["train", "--layers", text])
     assert "empty" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not no_training
-    assert cli._layers("300, 100") == (300, 100)
+    assert layer_sizes("300, 100") == (300, 100)
 
 
 @pytest.mark.parametrize("text", ["300--100", "300-", "-300", "300,,100", "300 - - 100"])

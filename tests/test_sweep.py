@@ -22,8 +22,9 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 import lowtf as lt
 from fake_data import write_fake_fashion_mnist
 from lowtf import sweep as sw
-from lowtf.sweep.dashboard import CONFIG_SUFFIX, _hparams_config
-from lowtf.sweep.jsonio import _jsonable, _read_json
+from lowtf.run_dir import SWEEP_CONFIG_SUFFIX, read_json
+from lowtf.sweep.dashboard import _hparams_config
+from lowtf.sweep.jsonio import _jsonable
 from lowtf.sweep.running import _changed_settings, available_cores
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -289,7 +290,7 @@ def test_running_again_skips_finished_and_failed_trials(swept):
     for trial, mtime in histories.items():
         assert os.path.getmtime(os.path.join(sweep.root, trial, "history.json")) == mtime
     # the search space is written once
-    assert len(glob.glob(os.path.join(sweep.root, "*" + CONFIG_SUFFIX))) == 1
+    assert len(glob.glob(os.path.join(sweep.root, "*" + SWEEP_CONFIG_SUFFIX))) == 1
 
 
 def test_retry_failed_runs_a_failed_trial_again(swept):
@@ -311,14 +312,14 @@ def test_an_interrupted_trial_continues_from_its_checkpoint(tmp_path, data_dir):
     assert "[1/1] lr=0.1: resuming from its checkpoint" in out
     row = result.rows[0]
     assert row["status"] == "finished" and row["epochs"] == 2
-    history = _read_json(os.path.join(trial.run_dir, "history.json"))
+    history = read_json(os.path.join(trial.run_dir, "history.json"))
     assert history["epoch"] == [1, 2] and history["step"] == [12, 24]
     # More epochs for the sweep: the finished trial goes on from where it stopped.
     longer = sweep.replace(base={"epochs": 3})
     result, out = run_quietly(longer)
     assert "settings changed since it ran (epochs 2 -> 3); continuing it" in out
     assert result.rows[0]["epochs"] == 3
-    assert _read_json(os.path.join(trial.run_dir, "history.json"))["step"] == [12, 24, 36]
+    assert read_json(os.path.join(trial.run_dir, "history.json"))["step"] == [12, 24, 36]
 
 
 def test_fields_added_to_experiment_since_do_not_rerun_a_trial():

@@ -27,6 +27,8 @@ The package, one job a module:
     dashboard   TensorBoard's HParams dashboard: search space and per-trial summaries
     results     SweepResult (ranked table, results.csv/.json) and read_results
     jsonio      JSON helpers the others share
+
+The names of the files in a sweep directory and its trials are `lowtf.run_dir`'s.
 """
 
 from lowtf.sweep.definition import Sweep, Trial, load_sweep, load_target

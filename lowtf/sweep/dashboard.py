@@ -13,13 +13,10 @@ import os
 
 import numpy as np
 
-from lowtf.storage import write_json
+from lowtf.run_dir import (SWEEP_CONFIG_SUFFIX, TRIAL_END_SUFFIX, TRIAL_SUMMARIES, RunDir,
+                           SweepDir)
 from lowtf.sweep.jsonio import _jsonable
 from lowtf.sweep.space import DASHBOARD_NAMES
-
-CONFIG_SUFFIX = ".sweep-config"
-SUMMARY_SUFFIX = ".sweep-trial"
-SUMMARY_GROUP = "sweep"  # <trial>/sweep: best/final/test metrics and `finished`
 
 
 def _metric_names(base):
@@ -60,7 +57,7 @@ def _hparams_config(sweep, trials):
         hp.Metric("accuracy", group="validation", display_name="val accuracy (final)"),
         hp.Metric("loss", group="validation", display_name="val loss (final)"),
         hp.Metric("accuracy", group="train", display_name="train accuracy (final)"),
-    ] + [hp.Metric(name, group=SUMMARY_GROUP, display_name=name.replace("_", " "))
+    ] + [hp.Metric(name, group=TRIAL_SUMMARIES, display_name=name.replace("_", " "))
          for name in DASHBOARD_METRICS]
     return hparams, metrics
 
@@ -74,17 +71,14 @@ def _write_hparams_config(sweep, trials):
     described = json.dumps({"hparams": [str(h) for h in hparams],
                             "metrics": [str(m.as_proto()) for m in metrics]}, sort_keys=True)
     os.makedirs(sweep.root, exist_ok=True)
-    info_path = os.path.join(sweep.root, "sweep.json")
-    ours = [f for f in os.listdir(sweep.root) if f.endswith(CONFIG_SUFFIX)]
-    try:
-        with open(info_path) as f:
-            unchanged = json.load(f).get("hparams_config") == described and ours
-    except (OSError, ValueError):
-        unchanged = False
+    folder = SweepDir(sweep.root)
+    ours = folder.hparams_config_files()
+    before = folder.read_description()
+    unchanged = before is not None and before.get("hparams_config") == described and ours
     if not unchanged:
-        for name in ours:
-            os.remove(os.path.join(sweep.root, name))
-        writer = tf.summary.create_file_writer(sweep.root, filename_suffix=CONFIG_SUFFIX)
+        for path in ours:
+            os.remove(path)
+        writer = tf.summary.create_file_writer(sweep.root, filename_suffix=SWEEP_CONFIG_SUFFIX)
         with writer.as_default():
             hp.hparams_config(hparams=hparams, metrics=metrics)
         writer.close()
@@ -96,7 +90,7 @@ def _write_hparams_config(sweep, trials):
             "n_trials": sweep.n_trials, "configs": _jsonable(sweep.configs),
             "seed": sweep.seed, "rank_by": sweep.rank_by,
             "trials": [t.id for t in trials], "hparams_config": described}
-    write_json(info_path, info, "the sweep description", indent=2)
+    folder.write_description(info)
 
 
 def _write_trial_summaries(trial, row):
@@ -107,7 +101,7 @@ def _write_trial_summaries(trial, row):
     from tensorboard.plugins.hparams import summary as hp_summary
 
     step = int(row.get("step") or 0)
-    writer = tf.summary.create_file_writer(os.path.join(trial.run_dir, SUMMARY_GROUP))
+    writer = tf.summary.create_file_writer(RunDir(trial.run_dir).trial_summaries)
     with writer.as_default(step=step):
         for name in _metric_names(trial.experiment):
             if name == "finished":
@@ -117,7 +111,7 @@ def _write_trial_summaries(trial, row):
             if isinstance(value, (int, float)) and math.isfinite(value):
                 tf.summary.scalar(name, float(value))
     writer.close()
-    writer = tf.summary.create_file_writer(trial.run_dir, filename_suffix=SUMMARY_SUFFIX)
+    writer = tf.summary.create_file_writer(trial.run_dir, filename_suffix=TRIAL_END_SUFFIX)
     with writer.as_default(step=step):
         status = api_pb2.STATUS_SUCCESS if row["status"] == "finished" else api_pb2.STATUS_FAILURE
         tf.summary.experimental.write_raw_pb(

@@ -13,6 +13,7 @@ import numpy as np
 
 from lowtf.errors import ConfigError
 from lowtf.experiment import Experiment, count_params, load_module
+from lowtf.run_dir import SweepDir
 from lowtf.sweep.results import RANK_BY
 from lowtf.sweep.space import (DASHBOARD_NAMES, LogUniform, Uniform, _as_list, _canonical,
                                _format, normalize, trial_name)
@@ -163,7 +164,7 @@ class Sweep:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{self.name}-{trial_id}")
         try:
             experiment = dataclasses.replace(
-                self.base, name=name, run_dir=os.path.join(self.root, trial_id), **fields)
+                self.base, name=name, run_dir=SweepDir(self.root).trial(trial_id).path, **fields)
         except ConfigError as e:
             raise ConfigError(f"trial {trial_id} of sweep {self.name}: {e}") from None
         return Trial(trial_id, params, experiment, self._trial_hparams(experiment))

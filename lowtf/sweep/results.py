@@ -3,13 +3,11 @@
 (`read_results`).
 """
 
-import csv
 import math
 import os
 
 from lowtf.errors import ConfigError
-from lowtf.storage import write_json
-from lowtf.sweep.jsonio import _read_json
+from lowtf.run_dir import SweepDir
 from lowtf.sweep.space import DASHBOARD_NAMES
 
 RANK_BY = {  # ranking name -> (row key, higher is better)
@@ -47,11 +45,11 @@ class SweepResult:
 
     @property
     def csv_path(self):
-        return os.path.join(self.sweep.root, "results.csv")
+        return SweepDir(self.sweep.root).results_table
 
     @property
     def json_path(self):
-        return os.path.join(self.sweep.root, "results.json")
+        return SweepDir(self.sweep.root).results
 
     def columns(self):
         swept = [DASHBOARD_NAMES.get(k, k) for k in self.sweep.swept]
@@ -63,17 +61,10 @@ class SweepResult:
 
     def save(self):
         os.makedirs(self.sweep.root, exist_ok=True)
-        columns = self.columns()
-        tmp = self.csv_path + ".tmp"
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, columns, extrasaction="ignore")
-            writer.writeheader()
-            for row in self.rows:
-                writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-        os.replace(tmp, self.csv_path)
-        write_json(self.json_path, {"sweep": self.sweep.name, "rank_by": self.sweep.rank_by,
-                                    "best": self.best, "trials": self.rows},
-                   "the sweep results", indent=2)
+        folder = SweepDir(self.sweep.root)
+        folder.write_table(self.columns(), self.rows)
+        folder.write_results({"sweep": self.sweep.name, "rank_by": self.sweep.rank_by,
+                              "best": self.best, "trials": self.rows})
 
     def table(self, max_rows=None):
         """The ranked trials as a text table."""
@@ -119,7 +110,7 @@ class SweepResult:
 
 def read_results(root):
     """The ranked rows a sweep wrote to `<root>/results.json` (a list of dicts)."""
-    data = _read_json(os.path.join(os.fspath(root), "results.json"))
+    data = SweepDir(root).read_results()
     if data is None:
         raise ConfigError(f"no sweep results in {root!r} (results.json); run the sweep first")
     return data["trials"]

@@ -16,16 +16,16 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from lowtf import history as run_history
 from lowtf.experiment import Experiment, run_experiment
 from lowtf.run_config import differences
-from lowtf.storage import write_json
+from lowtf.run_dir import RunDir
 from lowtf.sweep.dashboard import _write_hparams_config, _write_trial_summaries
-from lowtf.sweep.jsonio import _jsonable, _read_json
+from lowtf.sweep.jsonio import _jsonable
 from lowtf.sweep.results import SweepResult
 from lowtf.sweep.space import DASHBOARD_NAMES, _format
 
-TRIAL_FILE = "sweep_trial.json"
-
 # Experiment fields that do not change what a trial learns.
-_COMPARED_AWAY = ("name", "run_dir", "data_dir", "xla", "resident", "image_summaries")
+# Not settings of the training: where things go, how fast, what is drawn, and the actions
+# (code, compared by nobody: a sweep's trials each get a fresh copy of them).
+_COMPARED_AWAY = ("name", "run_dir", "data_dir", "xla", "resident", "image_summaries", "actions")
 
 
 def _changed_settings(trial, results):
@@ -59,20 +59,20 @@ def run_trial(trial, verbose=0):
                        trial_id=trial.id)
         status = {"status": "finished"}
     except Exception as e:  # noqa: BLE001 - one failed trial must not end the sweep
-        with open(os.path.join(trial.run_dir, "error.txt"), "w") as f:
-            f.write(traceback.format_exc())
+        RunDir(trial.run_dir).write_trial_error(traceback.format_exc())
         status = {"status": "failed", "error": _first_line(e)}
     status["seconds"] = time.perf_counter() - start
     row = trial_row(trial, status)
     _write_trial_summaries(trial, row)
-    write_json(os.path.join(trial.run_dir, TRIAL_FILE), status, "the trial status", indent=2)
+    RunDir(trial.run_dir).write_trial_status(status)
     return row
 
 
 def trial_row(trial, status=None):
     """What a trial's folder says about it: status, metrics, checkpoint (one table row)."""
-    status = status or _read_json(os.path.join(trial.run_dir, TRIAL_FILE)) or {}
-    results = _read_json(os.path.join(trial.run_dir, "results.json"))
+    folder = RunDir(trial.run_dir)
+    status = status or folder.read_trial_status() or {}
+    results = folder.read_results()
     history = run_history.load(trial.run_dir)[0] or {}
     row = {"trial": trial.id,
            **{DASHBOARD_NAMES.get(k, k): _format(v) if isinstance(v, tuple) else v
@@ -83,7 +83,7 @@ def trial_row(trial, status=None):
         row["status"] = "finished"
     elif results is not None:
         row["status"] = "finished"  # trained; its sweep summaries are not written yet
-    elif os.path.isdir(os.path.join(trial.run_dir, "checkpoints")) and history:
+    elif os.path.isdir(folder.checkpoints) and history:
         row["status"] = "interrupted"
     else:
         row["status"] = "pending"
@@ -164,14 +164,13 @@ def run_sweep(sweep, parallel=1, verbose=1, retry_failed=False, train=True):
         status = row["status"]
         tag = f"[{i}/{len(trials)}] {trial.id}"
         if status == "finished":
-            changed = _changed_settings(trial, _read_json(os.path.join(trial.run_dir,
-                                                                        "results.json")))
+            changed = _changed_settings(trial, RunDir(trial.run_dir).read_results())
             if changed:
                 say(f"{tag}: settings changed since it ran ("
                     + "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
                     + "); continuing it")
                 pending.append((i, trial))
-            elif not os.path.exists(os.path.join(trial.run_dir, TRIAL_FILE)) and train:
+            elif not os.path.exists(RunDir(trial.run_dir).trial_status) and train:
                 row = run_trial_summaries_only(trial)
                 say(f"{tag}: already trained; {_describe(row)}")
             else:
@@ -209,7 +208,7 @@ def run_trial_summaries_only(trial):
     status = {"status": "finished"}
     row = trial_row(trial, status)
     _write_trial_summaries(trial, row)
-    write_json(os.path.join(trial.run_dir, TRIAL_FILE), status, "the trial status", indent=2)
+    RunDir(trial.run_dir).write_trial_status(status)
     return row
 
 
