@@ -16,7 +16,6 @@ See benchmarks/README.md for what each figure means and the FLOP convention.
 """
 
 import argparse
-import dataclasses
 import datetime
 import gc
 import json
@@ -143,7 +142,7 @@ def lowtf_variant(name, xla=None, resident=None, full_guard=True):
                 "samples_per_cpu_second": sum(samples[1:]) / sum(cpu[1:]),
                 "warmup_seconds": times[0], "timed_seconds": sum(times[1:]),
                 "traces": trainer.train_traces,
-                "xla": bool(getattr(trainer._train_fn, "_jit_compile", False))}
+                "xla": bool((trainer.loop.xla or {}).get("xla", False))}
 
     return name, run
 
@@ -310,11 +309,12 @@ def time_to_accuracy_lowtf(data, batch_size, target, max_epochs):
     validation accuracy after an epoch reaches `target`; one `fit` call."""
     import lowtf as lt
 
-    @dataclasses.dataclass(frozen=True)
     class StopAtTarget(lt.actions.EarlyStopping):
         # With patience=1, training stops after the first epoch that does not "improve";
         # here an epoch improves while it is still below the target.
-        target: float = 0.85
+        def __init__(self, target=0.85, **kwargs):
+            super().__init__(**kwargs)
+            self.target = target
 
         def improved(self, value, best):
             return value < self.target
