@@ -50,3 +50,31 @@ def test_the_loss_only_variant_checks_the_loss_alone():
     np.testing.assert_array_equal(variable.numpy(), [1.0, 2.0])
     assert bool(optimizer.apply([gradient], [variable], if_finite=tf.constant(True)))
     assert np.isnan(variable.numpy()[0])
+
+
+def test_xla_choice_benchmark_runs_every_variant(tmp_path):
+    """benchmarks/xla_choice.py --quick at its smallest: each variant trains in its own
+    process, and the JSON holds a positive rate for each and xla=None's decision."""
+    import json
+    import subprocess
+
+    out = tmp_path / "xla_choice.json"
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "xla_choice.py")
+    proc = subprocess.run([sys.executable, script, "--quick", "--train-examples", "1000",
+                           "--rounds", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "examples/s" in proc.stdout and "xla=None chose" in proc.stdout
+    result = json.loads(out.read_text())
+    runs = {(r["model"], r["xla"]): r for r in result["runs"]}
+    assert set(runs) == {(m, x) for m in ("mlp", "cnn") for x in (None, True, False)}
+    for (model, xla), run in runs.items():
+        assert run["examples_per_second"] > 0 and run["warmup_seconds"] > 0
+        if xla is not None:
+            assert run["decision"] == {"xla": xla, "why": "forced"}
+    for model in ("mlp", "cnn"):
+        decision = runs[(model, None)]["decision"]
+        assert decision["why"] == "measured" and set(decision["ms_per_step"]) == {"xla", "graph"}
+        default = result["summary"][model]["variants"]["None"]
+        assert default["examples_per_second_ratio_to_best_forced"] > 0
+    assert result["load_average_start"] is None or len(result["load_average_start"]) == 3
