@@ -16,11 +16,8 @@ import tensorflow as tf
 
 from lowtf import actions as lt_actions
 from lowtf.actions.base import action_states, call_hooks, run_actions_for
-from lowtf import checkpoints as ckpt
 from lowtf import history as run_history
-from lowtf.checkpoint_keeper import CheckpointKeeper
-from lowtf.distribute import (PEER_LOST_ERRORS, is_chief, remove_worker_directory,
-                              worker_directory)
+from lowtf.distribute import PEER_LOST_ERRORS, is_chief
 from lowtf.errors import (ConfigError, DataError, WorkerLostError, add_context,
                           check_count)
 from lowtf.inference import Predictor
@@ -35,8 +32,7 @@ from lowtf.nonfinite import NonFiniteWatch
 from lowtf.resume import load_history, restore_latest
 from lowtf.run_config import hparams_of
 from lowtf.run_data import RunData
-from lowtf.storage import ensure_writable, writing
-from lowtf.summaries import RunWriter
+from lowtf.run_storage import RunStorage
 
 
 class Trainer:
@@ -108,20 +104,9 @@ class Trainer:
         # the same epoch loss and accuracy as one that was never interrupted.
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               state=self.state, metrics=self.train_metrics)
-        self.keeper = self.writer = self._restore_keeper = None
-        if self.run_dir is not None:
-            real_dir = ckpt.checkpoint_dir(self.run_dir)
-            if self.chief:
-                ensure_writable(self.run_dir, "logs")
-                ensure_writable(real_dir, "checkpoints")
-                self.writer = RunWriter(self.run_dir)
-            # Every worker restores from the chief's checkpoints and saves (saving is
-            # collective); only the chief's copies are kept.
-            self._save_dir = worker_directory(real_dir, self.strategy)
-            self.keeper = CheckpointKeeper(self.checkpoint, self._save_dir, self.state.step,
-                                           max_to_keep=max_to_keep)
-            self._restore_keeper = self.keeper if self.chief else CheckpointKeeper(
-                self.checkpoint, real_dir, self.state.step, max_to_keep=max_to_keep)
+        self.storage = RunStorage(self.checkpoint, self.run_dir, self.strategy,
+                                  self.state.step, max_to_keep, self.chief)
+        self.keeper, self.writer = self.storage.keeper, self.storage.writer
         self.history = {}
         self._started = self._started_from_checkpoint = False
         self._feed_key = None
@@ -143,26 +128,19 @@ class Trainer:
 
     def save_checkpoint(self, best=False):
         """Saves the latest (or the best) checkpoint; returns its file name."""
-        if not self.keeper:
-            return None
-        prefix = self.keeper.save_best() if best else self.keeper.save()
-        if not self.chief:  # a non-chief worker's copy goes to a temporary folder
-            remove_worker_directory(self._save_dir, self.strategy)
-        self.last_saved = os.path.basename(prefix)
+        self.last_saved = self.storage.save(best)
         return self.last_saved
 
     def save_history(self):
-        run_history.write(self.run_dir, self.history, self._last_good_checkpoint)
+        run_history.write(self.run_dir, self.history, self.storage.last_good)
 
     def restore_best(self):
         """Loads the best checkpoint's weights (or, reported, the latest when it is damaged)."""
-        if self._restore_keeper and self._restore_keeper.best:
-            tf.train.Checkpoint(model=self.model).restore(
-                self._restore_keeper.final()).expect_partial()
+        self.storage.restore_best(self.model)
 
     def writing_logs(self):
         """A context for TensorBoard writes: a failure names the last good checkpoint."""
-        return writing("the TensorBoard logs", self.run_dir, self._last_good_checkpoint)
+        return self.storage.writing_logs()
 
     # ---- the outer loop -----------------------------------------------------------
     def fit(self, train, validation=None, epochs=1, batch_size=50, early_stopping=None,
@@ -291,9 +269,8 @@ class Trainer:
 
     @property
     def final_checkpoint(self):
-        """The checkpoint that holds the run's model: the best one, else the latest
-        (a damaged one is reported and skipped, see `CheckpointKeeper.final`)."""
-        return self._restore_keeper.final() if self._restore_keeper else None
+        """The checkpoint that holds the run's model: the best one, else the latest."""
+        return self.storage.final
 
     def _config(self, batch_size, shuffle, early_stopping=None):
         """What a resumed run must share with its checkpoint (`lowtf.run_config`)."""
@@ -318,7 +295,8 @@ class Trainer:
         self._started = True
         if self.chief:
             self.keeper.lock()  # one process per run directory
-        prefix = restore_latest(self._restore_keeper, self.model, config, resume, self.run_dir)
+        prefix = restore_latest(self.storage.restore_keeper, self.model, config, resume,
+                                self.run_dir)
         self._started_from_checkpoint = prefix is not None
         if prefix is None:
             self.state.config.assign(json.dumps(config, sort_keys=True))
@@ -331,8 +309,7 @@ class Trainer:
 
     @property
     def _last_good_checkpoint(self):
-        """The checkpoint a write error names as safe (None: none yet)."""
-        return self._restore_keeper.last_complete() if self._restore_keeper else None
+        return self.storage.last_good
 
     def _train_epoch(self, feed, steps_per_call, run_actions):
         """One epoch of `loop.train` calls; periodic actions at their steps. Returns its logs."""

@@ -381,7 +381,7 @@ def test_a_worker_lost_during_a_save_is_not_reported_as_a_write_failure(tmp_path
 def test_failed_tensorboard_writes_stop_the_run_with_a_clear_error(pristine, tmp_path,
                                                                    monkeypatch):
     _, _, final_weights, _ = pristine
-    real_flush = lt.trainer.RunWriter.flush
+    real_flush = lt.summaries.RunWriter.flush
     flushes = []
 
     def flush(self):
@@ -391,7 +391,7 @@ def test_failed_tensorboard_writes_stop_the_run_with_a_clear_error(pristine, tmp
                 None, None, "/run/train/events.out.tfevents.1; No space left on device")
         real_flush(self)
 
-    monkeypatch.setattr(lt.trainer.RunWriter, "flush", flush)
+    monkeypatch.setattr(lt.summaries.RunWriter, "flush", flush)
     with pytest.raises(WriteError, match=r"could not write the TensorBoard logs .* \(No "
                                          r"space left on device\).*resumes from the last "
                                          r"complete checkpoint, \S*ckpt-16"):
