@@ -22,6 +22,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 from lowtf.errors import ConfigError
@@ -166,17 +167,18 @@ def rebuild(record):
 
 
 def summary(model):
-    """The model's own `summary()`, else a table of its variables and parameter counts."""
+    """The model's own `summary()`, else a table of its variables, named by their paths
+    in the checkpoint (`conv1`, `layers/0/kernel`), with shapes and sizes."""
     own = getattr(model, "summary", None)
     if callable(own):
         return own()
-    rows = [("Variable", "Shape", "Params")]
-    total = 0
-    for variable in model.trainable_variables:
-        count = int(variable.shape.num_elements() or 0)
-        total += count
-        rows.append((variable.name.split(":")[0], str(variable.shape.as_list()), f"{count:,}"))
+    from lowtf.checkpoints import variable_shapes  # the checkpoint's own naming
+    rows = [("Variable", "Shape", "Values")]
+    for key, shape in sorted(variable_shapes(model).items()):
+        name = key.split("/", 1)[1].replace("/.ATTRIBUTES/VARIABLE_VALUE", "")
+        rows.append((name, str(list(shape)), f"{int(np.prod(shape)):,}"))
+    total = sum(int(v.shape.num_elements() or 0) for v in model.trainable_variables)
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"{type(model).__name__}"] + [
-        "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = [type(getattr(model, "wrapped", model)).__name__] + [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines + [f"Total trainable parameters: {total:,}"])

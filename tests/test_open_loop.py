@@ -146,6 +146,9 @@ def test_the_run_evaluates_exports_and_predicts_from_the_cli(cli_run, fashion_mn
     results = json.loads((run_dir / "results.json").read_text())
     evaluated = run([*LOWTF, "evaluate", str(run_dir)], cwd=work).stdout
     assert f"{results['test']['accuracy']:.4f}" in evaluated
+    summary = run([*LOWTF, "summary", str(run_dir)], cwd=work).stdout
+    assert "conv1" in summary and "[3, 3, 1, 8]" in summary
+    assert "Total trainable parameters: 52,138" in summary
     run([*LOWTF, "export", str(run_dir), str(work / "export")], cwd=work)
     info = json.loads((work / "export" / "assets.extra" / "lowtf_export.json").read_text())
     assert "[batch, 28, 28]" in info["signatures"]["serving_default"]
