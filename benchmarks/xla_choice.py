@@ -72,7 +72,7 @@ def build_fn(model):
 def optimizer(model):
     import lowtf as lt
 
-    return lt.SGD(0.01) if model == "mlp" else lt.Adam(0.001)
+    return lt.optimizers.SGD(0.01) if model == "mlp" else lt.optimizers.Adam(0.001)
 
 
 def run_one(model, xla, train_examples, epochs):
