@@ -131,6 +131,12 @@ class Experiment:
                 isinstance(self.model, str) and ":" in self.model):
             raise ConfigError(f"model must be a function building the model, or "
                               f"'module:function' / 'file.py:function', got {self.model!r}")
+        dnn_fields = {f.name: f.default for f in dataclasses.fields(self)
+                      if f.name in ("hidden", "activation")}
+        changed = sorted(k for k, v in dnn_fields.items() if getattr(self, k) != v)
+        if self.model is not None and changed:
+            raise ConfigError(f"{', '.join(changed)} shape(s) the course's DNN, not a model of "
+                              f"your own ({self.model!r}); set them in model_args instead")
         try:
             args = json.loads(json.dumps(self.model_args or {}))
         except (TypeError, ValueError) as e:

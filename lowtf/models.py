@@ -62,6 +62,20 @@ def check_model(model):
     return model if isinstance(model, tf.Module) else Wrapped(model)
 
 
+def build_model(model):
+    """`(model, builder record)` from a model or a zero-argument function building one,
+    called in the current strategy's scope (so a distributed model's variables are
+    mirrored); the record is None for a model given built or an unimportable builder."""
+    built = callable(model) and not hasattr(model, "trainable_variables")
+    result = check_model(model() if built else model)
+    if tf.distribute.has_strategy() and not all(
+            isinstance(v, tf.distribute.DistributedValues) for v in result.trainable_variables):
+        raise ConfigError("the model's variables were created outside the strategy scope; "
+                          "pass a function that builds the model (e.g. model=lambda: "
+                          "lt.dnn(...)) so the trainer builds it inside strategy.scope()")
+    return result, builder_record(model) if built else None
+
+
 class Wrapped(tf.Module):
     """A model that is not a `tf.Module`, made one: it holds the model's variables (all of
     them when it has `variables`, else its trainable ones) and calls it."""

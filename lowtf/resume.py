@@ -14,11 +14,12 @@ from lowtf.errors import CheckpointError, ConfigError
 from lowtf.run_config import check_resumable
 
 
-def restore_latest(keeper, model, config, resume, run_dir):
+def restore_latest(keeper, model, config, resume, run_dir, action_names=()):
     """Restores the latest checkpoint `keeper` knows; returns its prefix (None: none yet).
 
     Raises CheckpointError when there is one and `resume` is False (nothing is ever
-    overwritten), or when it is of another model or configuration.
+    overwritten), or when it is of another model or configuration, or lacks the state of
+    one of the run's stateful actions (`action_names`).
     """
     if keeper.latest and not resume:
         raise CheckpointError(
@@ -27,8 +28,24 @@ def restore_latest(keeper, model, config, resume, run_dir):
             "good checkpoint")
     if not keeper.latest:
         return None
-    return keeper.restore_latest(
-        model, check=lambda prefix: check_resumable(prefix, ckpt.read_config(prefix), config))
+
+    def check(prefix):
+        check_resumable(prefix, ckpt.read_config(prefix), config)
+        check_action_states(prefix, action_names)
+
+    return keeper.restore_latest(model, check=check)
+
+
+def check_action_states(prefix, names):
+    """Raises CheckpointMismatchError naming each stateful action the checkpoint has no
+    state for (one added after the run began: resuming it would start it from scratch)."""
+    keys = ckpt.read_shapes(prefix)
+    missing = [name for name in names if not any(k.startswith(f"actions/{name}/") for k in keys)]
+    if missing:
+        raise ckpt.CheckpointMismatchError(
+            f"checkpoint {prefix} holds no state for the action(s) {missing}: they were not "
+            "part of the run when it was saved, and a resumed run must go on with the same "
+            "stateful actions; leave them out, or train into a new run directory")
 
 
 def load_history(run_dir, epochs, step, last_good, chief):

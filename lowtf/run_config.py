@@ -35,6 +35,19 @@ def check_resumable(prefix, stored, now):
             "use the checkpoint's settings or a new run directory")
 
 
+def configuration(model, loss, inputs, builder, optimizer, metrics, batch_size, seed, shuffle,
+                  metadata, early_stopping=None):
+    """A run's configuration, as checkpoints record it: the model's description, the loss
+    name, the recorded inputs and builder, the optimizer's settings as built, the metric
+    names, batch size, seed, shuffling, metadata and early stopping's settings (None when
+    the run does not stop early; a `Monitor` alone changes only the best checkpoint)."""
+    stopping = early_stopping.settings() if hasattr(early_stopping, "settings") else None
+    return {"model": model, "loss": loss, "inputs": inputs, "builder": builder,
+            "optimizer": optimizer, "metrics": metrics, "batch_size": batch_size,
+            "seed": seed, "shuffle": shuffle, "metadata": metadata,
+            "early_stopping": stopping}
+
+
 def hparams_of(config, learning_rate, epochs):
     """The run's values for TensorBoard's HParams dashboard, from its configuration."""
     hparams = {"optimizer": config["optimizer"].get("name", "?"),

@@ -18,19 +18,18 @@ from lowtf import actions as lt_actions
 from lowtf.actions.base import action_states, call_hooks, run_actions_for
 from lowtf import history as run_history
 from lowtf.distribute import PEER_LOST_ERRORS, is_chief
-from lowtf.errors import (ConfigError, DataError, WorkerLostError, add_context,
-                          check_count)
+from lowtf.errors import DataError, WorkerLostError, add_context, check_count
 from lowtf.inference import Predictor
 from lowtf.inputs import explain_input_error
 from lowtf.loop import StepLoop
 from lowtf.losses import class_label_mode, get_loss
 from lowtf.memory import release_free_memory
-from lowtf.models import builder_record, check_model, description, input_width
+from lowtf.models import build_model, description, input_width
 from lowtf.monitor import Monitor
 from lowtf.optimizers import get_optimizer
 from lowtf.nonfinite import NonFiniteWatch
 from lowtf.resume import load_history, restore_latest
-from lowtf.run_config import hparams_of
+from lowtf.run_config import configuration, hparams_of
 from lowtf.run_data import RunData
 from lowtf.run_storage import RunStorage
 
@@ -76,16 +75,7 @@ class Trainer:
         self.replicas = self.strategy.num_replicas_in_sync
         self.chief = is_chief(self.strategy)
         with self.strategy.scope():
-            built = callable(model) and not hasattr(model, "trainable_variables")
-            self.model = check_model(model() if built else model)
-            self.builder = builder_record(model) if built else None
-            if tf.distribute.has_strategy() and not all(
-                    isinstance(v, tf.distribute.DistributedValues)
-                    for v in self.model.trainable_variables):
-                raise ConfigError("the model's variables were created outside the strategy "
-                                  "scope; pass a function that builds the model "
-                                  "(e.g. model=lambda: lt.dnn(...)) so the trainer builds it "
-                                  "inside strategy.scope()")
+            self.model, self.builder = build_model(model)
             self.optimizer = get_optimizer(optimizer)
             self.optimizer.build(self.model.trainable_variables)
         # The settings the run was built with: what an action or the user changes later
@@ -187,12 +177,18 @@ class Trainer:
         val_data = None if validation is None else self.data.evaluation(validation)
         self.validating = val_data is not None
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
-        config = self._config(batch_size, shuffle, early_stopping)
+        config = configuration(
+            model=description(self.model), loss=self.loss_name, inputs=self.input_spec,
+            builder=self.builder, optimizer=self._optimizer_config,
+            metrics=[m for m in self.train_metrics if m != "loss"], batch_size=batch_size,
+            seed=self.seed, shuffle=shuffle, metadata=self.metadata,
+            early_stopping=early_stopping)
         run_actions = self._actions(actions, early_stopping, save_every_steps, val_data,
                                     {**hparams_of(config, self.optimizer.learning_rate.numpy(), epochs),
                                      **(hparams or {})},
                                     trial_id, epochs)
         self.checkpoint.actions = action_states(run_actions)
+        self._stateful_actions = [a.name for a in run_actions if a.variables]
         first_fit = not self._started
         resumed = self._restore_or_start(config, resume)
         self.fresh = first_fit and not resumed
@@ -272,16 +268,6 @@ class Trainer:
         """The checkpoint that holds the run's model: the best one, else the latest."""
         return self.storage.final
 
-    def _config(self, batch_size, shuffle, early_stopping=None):
-        """What a resumed run must share with its checkpoint (`lowtf.run_config`)."""
-        stopping = early_stopping.settings() if hasattr(early_stopping, "settings") else None
-        return {"model": description(self.model), "loss": self.loss_name,
-                "inputs": self.input_spec, "builder": self.builder,
-                "optimizer": self._optimizer_config,
-                "metrics": [m for m in self.train_metrics if m != "loss"],
-                "batch_size": batch_size, "seed": self.seed, "shuffle": shuffle,
-                "metadata": self.metadata, "early_stopping": stopping}
-
     def _restore_or_start(self, config, resume):
         """Restores the latest checkpoint on the first `fit`; returns whether it did.
 
@@ -296,7 +282,7 @@ class Trainer:
         if self.chief:
             self.keeper.lock()  # one process per run directory
         prefix = restore_latest(self.storage.restore_keeper, self.model, config, resume,
-                                self.run_dir)
+                                self.run_dir, self._stateful_actions)
         self._started_from_checkpoint = prefix is not None
         if prefix is None:
             self.state.config.assign(json.dumps(config, sort_keys=True))

@@ -75,6 +75,16 @@ def test_action_state_is_saved_and_restored_with_the_run(tmp_path):
         str(tmp_path / "checkpoints" / "ckpt-18")).get_variable_to_shape_map()
 
 
+def test_a_stateful_action_added_on_resume_is_refused_by_name(tmp_path):
+    train, val = data()
+    trainer_for(tmp_path).fit(train, val, epochs=1, batch_size=50)
+    with pytest.raises(lt.CheckpointError, match=r"no state for the action\(s\) \['counter'\]"):
+        trainer_for(tmp_path).fit(train, val, epochs=2, batch_size=50, actions=[Counter()])
+    history = trainer_for(tmp_path).fit(train, val, epochs=2, batch_size=50,
+                                        actions=[lambda run, logs: None])  # stateless: fine
+    assert history["epoch"] == [1, 2]
+
+
 def test_an_action_can_stop_the_run():
     train, val = data()
     history = trainer_for().fit(train, val, epochs=5, batch_size=50, actions=[

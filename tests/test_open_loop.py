@@ -250,3 +250,12 @@ def test_an_experiment_carries_its_actions_with_fresh_state_per_run(tmp_path):
                                                                     "checkpoints")))
     assert reader.get_tensor("actions/epoch_counter/count/.ATTRIBUTES/VARIABLE_VALUE") == 2
     assert results["experiment"]["actions"] == ["epoch_counter", "<lambda>"]
+
+
+def test_dnn_settings_are_refused_for_a_model_of_ones_own():
+    module = cnn_module()
+    with pytest.raises(lt.ConfigError, match="hidden shape.* not a model of your own.*model_args"):
+        lt.Experiment(model=module.cnn, hidden=(10, 10))
+    experiment = lt.Experiment(model=module.cnn)
+    with pytest.raises(lt.ConfigError, match="activation"):
+        experiment.replace(activation="tanh")
