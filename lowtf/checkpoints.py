@@ -282,15 +282,3 @@ def _committed(directory):
 def _first_line(error):
     text = str(error).strip()
     return text.splitlines()[0] if text else error.__class__.__name__
-
-
-def __getattr__(name):
-    """`CheckpointKeeper` and `remove_leftovers`, which live in `lowtf.checkpoint_keeper`.
-
-    Imported on first use, not at the top: `checkpoint_keeper` imports this module, so
-    either can be imported first without a cycle.
-    """
-    if name in ("CheckpointKeeper", "remove_leftovers"):
-        from lowtf import checkpoint_keeper
-        return getattr(checkpoint_keeper, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

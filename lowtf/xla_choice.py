@@ -76,11 +76,14 @@ class XlaChoice:
         """True (and the plain graph chosen, with a warning) for an XLA compile failure."""
         if self.decision is None or not self.decision["xla"] or "compile" not in str(error):
             return False
-        warnings.warn(f"XLA cannot compile this training step ({str(error).splitlines()[0]}); "
-                      "running it without XLA", stacklevel=6)
-        self._keep(False, "XLA cannot compile the step")
+        self._fall_back(error)
         self._record.assign(0)
         return True
+
+    def _fall_back(self, error):
+        warnings.warn(f"XLA cannot compile this training step ({str(error).splitlines()[0]}); "
+                      "running it without XLA", stacklevel=7)
+        self._keep(False, "XLA cannot compile the step")
 
     def _time_both(self, steps):
         saved = [v.read_value() for v in self._variables]
@@ -107,9 +110,7 @@ class XlaChoice:
         except tf.errors.InvalidArgumentError as e:
             if "compile" not in str(e) or seconds[True]:
                 raise
-            warnings.warn(f"XLA cannot compile this training step ({str(e).splitlines()[0]}); "
-                          "running it without XLA", stacklevel=6)
-            self._keep(False, "XLA cannot compile the step")
+            self._fall_back(e)
         finally:
             put_back()
         if self.decision is None:

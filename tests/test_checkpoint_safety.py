@@ -199,7 +199,7 @@ def test_any_damage_is_detected_or_harmless(pristine, tmp_path_factory, what, ki
     if not _ONE_TRAINER:  # one trainer for all examples: restoring overwrites everything
         _ONE_TRAINER.append(make_trainer())
     trainer = _ONE_TRAINER[0]
-    keeper = ckpt.CheckpointKeeper(trainer.checkpoint, folder, trainer.state.step)
+    keeper = checkpoint_keeper.CheckpointKeeper(trainer.checkpoint, folder, trainer.state.step)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         prefix = keeper.restore_latest(trainer.model)

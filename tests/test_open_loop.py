@@ -20,6 +20,7 @@ import tensorflow as tf
 
 import lowtf as lt
 from lowtf.experiment import load_module
+from test_actions import Counter
 from test_resume import Runs, assert_same_checkpoint, committed_step, finish, kill, wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -225,20 +226,11 @@ def test_an_object_with_variables_and_a_call_is_a_model(tmp_path, fashion_mnist)
                                atol=1e-6)
 
 
-class EpochCounter(lt.actions.Action):
-    def __init__(self):
-        super().__init__(name="epoch_counter")
-        self.count = tf.Variable(0, dtype=tf.int64)
-
-    def on_epoch(self, run, logs):
-        self.count.assign_add(1)
-
-
 def test_an_experiment_carries_its_actions_with_fresh_state_per_run(tmp_path):
     from test_resume import make_data
 
     data_dir = make_data(tmp_path / "data")
-    counter, seen = EpochCounter(), []
+    counter, seen = Counter(), []
     experiment = lt.Experiment(name="with_actions", hidden=(16,), epochs=2, patience=None,
                                data_dir=str(data_dir), run_dir=str(tmp_path / "run"),
                                image_summaries=False,
@@ -248,8 +240,8 @@ def test_an_experiment_carries_its_actions_with_fresh_state_per_run(tmp_path):
     assert int(counter.count.numpy()) == 0  # the experiment's own copy stays fresh
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "run" /
                                                                     "checkpoints")))
-    assert reader.get_tensor("actions/epoch_counter/count/.ATTRIBUTES/VARIABLE_VALUE") == 2
-    assert results["experiment"]["actions"] == ["epoch_counter", "<lambda>"]
+    assert reader.get_tensor("actions/counter/count/.ATTRIBUTES/VARIABLE_VALUE") == 2
+    assert results["experiment"]["actions"] == ["counter", "<lambda>"]
 
 
 def test_dnn_settings_are_refused_for_a_model_of_ones_own():
