@@ -68,6 +68,29 @@ def test_a_cnn_of_its_own_trains_from_the_api_on_real_images(fashion_mnist, shap
     assert again.fit((x, y), (xv, yv), epochs=3, batch_size=50)["epoch"] == [1, 2, 3]
 
 
+class Strict(tf.Module):
+    """Takes exactly `[batch, 28, 28, 1]`, nothing else."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable(tf.ones([784, 10]) * 0.01)
+
+    def __call__(self, x):
+        x = tf.ensure_shape(x, [None, 28, 28, 1])
+        return tf.reshape(x, [-1, 784]) @ self.w
+
+
+def test_images_in_another_layout_take_the_shape_the_run_trained_on():
+    images = np.random.default_rng(0).integers(0, 255, (3, 28, 28), dtype=np.uint8)
+    spec = {"shape": [28, 28, 1], "dtype": "uint8"}
+    predictor = lt.Predictor(Strict(), input_spec=spec)  # a PNG's [n, 28, 28] becomes [n, 28, 28, 1]
+    np.testing.assert_allclose(predictor.logits(images),
+                               lt.Predictor(Strict()).logits(images[..., None]), atol=1e-6)
+    assert predictor.n_classes(images) == 10
+    with pytest.raises(ValueError):
+        lt.Predictor(Strict()).logits(images)  # without the run's shape: the model's own error
+
+
 def test_dropout_sees_training_only_in_training_steps():
     module = cnn_module()
     model = module.cnn(dropout=0.5)
