@@ -34,6 +34,7 @@ _API = {
     "lowtf.inference": ("Predictor", "restore"),
     "lowtf.export": ("export_saved_model",),
     "lowtf.datasets": ("load_dataset",),
+    "lowtf.step_scalars": ("log_scalar",),
     "lowtf.errors": ("CheckpointError", "ConfigError", "DataError", "LowtfError",
                      "NonFiniteLossError"),
 }

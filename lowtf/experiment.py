@@ -32,6 +32,7 @@ from lowtf.network import dnn
 from lowtf.optimizers import check_learning_rate, get_optimizer
 from lowtf.run_dir import RunDir
 from lowtf.storage import ensure_writable
+from lowtf.techniques import Techniques
 from lowtf.trainer import Trainer
 
 
@@ -61,6 +62,13 @@ class Experiment:
     keyword arguments `model_args`; `hidden` and `activation` then do not apply. None
     is the course's DNN. `actions` are the run's own actions (`lowtf.actions`): each run
     gets a fresh copy of an `Action`, so a sweep's trials never share their state.
+
+    The research toolkit: `learning_rate` may be a schedule
+    (`lt.optimizers.schedules`); `optimizer_args` are the optimizer's other JSON
+    arguments (`{"global_clipnorm": 1.0}`, `{"weight_decay": 1e-4}` for adamw/sgdw);
+    `l2`, `accumulate`, `ema` and `precision` are the loop's techniques
+    (`lowtf.techniques`); `eval_every_steps` evaluates within epochs and
+    `log_every_steps` writes running scalars to TensorBoard.
     """
 
     name: str = "fashion_mnist_dnn"
@@ -88,6 +96,13 @@ class Experiment:
     model: object = None
     model_args: dict = None
     actions: tuple = ()
+    optimizer_args: dict = None
+    l2: float = 0.0
+    accumulate: int = 1
+    ema: float = None
+    precision: str = "float32"
+    eval_every_steps: int = None
+    log_every_steps: int = 100
 
     def __post_init__(self):
         try:
@@ -104,8 +119,14 @@ class Experiment:
         check_count("epochs", self.epochs)
         if any(u < 1 for u in self.hidden):
             raise ConfigError(f"hidden layer sizes must be >= 1, got {self.hidden}")
-        object.__setattr__(self, "learning_rate",
-                           check_learning_rate(self.learning_rate, "Experiment"))
+        if not callable(self.learning_rate):  # else a schedule, checked by the optimizer
+            object.__setattr__(self, "learning_rate",
+                               check_learning_rate(self.learning_rate, "Experiment"))
+        self._check_json("optimizer_args")
+        Techniques(l2=self.l2, accumulate=self.accumulate, ema=self.ema,
+                   precision=self.precision)
+        check_count("eval_every_steps", self.eval_every_steps, optional=True)
+        check_count("log_every_steps", self.log_every_steps, optional=True)
         check_seed(self.seed)
         self._check_model()
         actions = tuple(self.actions or ())
@@ -137,12 +158,16 @@ class Experiment:
         if self.model is not None and changed:
             raise ConfigError(f"{', '.join(changed)} shape(s) the course's DNN, not a model of "
                               f"your own ({self.model!r}); set them in model_args instead")
+        self._check_json("model_args")
+
+    def _check_json(self, field):
+        value = getattr(self, field)
         try:
-            args = json.loads(json.dumps(self.model_args or {}))
+            args = json.loads(json.dumps(value or {}))
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"model_args must be JSON keyword arguments: {e}") from None
+            raise ConfigError(f"{field} must be JSON keyword arguments: {e}") from None
         if not isinstance(args, dict):
-            raise ConfigError(f"model_args must be a dict, got {self.model_args!r}")
+            raise ConfigError(f"{field} must be a dict, got {value!r}")
 
     @property
     def model_builder(self):
@@ -167,7 +192,9 @@ class Experiment:
 
     def as_record(self):
         """The experiment as JSON values (a model function by its name)."""
-        record = dataclasses.asdict(dataclasses.replace(self, actions=()))
+        record = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        record["learning_rate"] = self.learning_rate.get_config() \
+            if hasattr(self.learning_rate, "get_config") else self.learning_rate
         record["actions"] = [getattr(a, "name", None) or getattr(a, "__name__", repr(a))
                              for a in self.actions]
         if callable(self.model):
@@ -201,10 +228,13 @@ def build_trainer(experiment, class_names=None, verbose=1, strategy=None):
 
     strategy = strategy or make_strategy(experiment.strategy, experiment.devices)
     with strategy.scope():
-        optimizer = get_optimizer(experiment.optimizer, learning_rate=experiment.learning_rate)
+        optimizer = get_optimizer(experiment.optimizer, learning_rate=experiment.learning_rate,
+                                  **(experiment.optimizer_args or {}))
     return Trainer(model, optimizer=optimizer, metrics=experiment.metrics, strategy=strategy,
                    run_dir=experiment.log_dir, seed=experiment.seed, xla=experiment.xla,
                    verbose=verbose, image_summaries=experiment.image_summaries,
+                   l2=experiment.l2, accumulate=experiment.accumulate, ema=experiment.ema,
+                   precision=experiment.precision, log_every_steps=experiment.log_every_steps,
                    metadata={"dataset": experiment.dataset,
                              "class_names": list(class_names or [])})
 
@@ -241,6 +271,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
                           resident=experiment.resident,
                           save_every_steps=experiment.save_every_steps,
                           skip_nonfinite=experiment.skip_nonfinite,
+                          eval_every_steps=experiment.eval_every_steps,
                           actions=[copy.deepcopy(a) if isinstance(a, Action) else a
                                    for a in experiment.actions],
                           hparams=hparams, trial_id=trial_id)
@@ -249,9 +280,11 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     if trainer.writer:
         step = int(trainer.state.step.numpy())
         trainer.writer.scalars("test", step, test)
+        with trainer.evaluation_weights():
+            probabilities = trainer.predictor.probabilities(data.test.images)
         pictures.write_evaluation_images(
             trainer.writer.writer("test"), step, data.test.images, data.test.labels,
-            trainer.predictor.probabilities(data.test.images), data.class_names)
+            probabilities, data.class_names)
     checkpoint = trainer.final_checkpoint
     rates = history.get("examples_per_second", [])
     results = {"experiment": experiment.as_record(), "test": test,
@@ -261,7 +294,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     if trainer.chief:
         RunDir(experiment.log_dir).write_results(results, checkpoint)
     if verbose:
-        predicted = trainer.predictor.predict(data.test.images[:20])
+        predicted = trainer.predict(data.test.images[:20]).argmax(axis=1)
         print(f"First 20 test images, predicted: {predicted.tolist()}\n"
               f"                        actual:    {data.test.labels[:20].tolist()}")
         print(f"Test accuracy: {test['accuracy']:.4f}  loss {test['loss']:.4f}  "

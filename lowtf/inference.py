@@ -6,12 +6,14 @@ import numpy as np
 import tensorflow as tf
 
 from lowtf import checkpoints as ckpt
+from lowtf.ema import load_into as load_averages
 from lowtf.errors import CheckpointError, ConfigError
 from lowtf.evaluation import Evaluator, SliceLoops
 from lowtf.inputs import check_features, check_labels, to_model_input
 from lowtf.losses import class_label_mode, get_loss, takes_class_ids
 from lowtf.metrics import get_metric
-from lowtf.models import call_model, check_model, input_width, output_width, rebuild
+from lowtf.models import (call_model, check_model, input_width, is_builder, output_width,
+                          rebuild)
 from lowtf.network import Network
 
 
@@ -94,7 +96,7 @@ class Predictor:
         return self.evaluator((x, y), n_classes)
 
 
-def restore(path, model=None, batch_size=1000, loss=None, metrics=None):
+def restore(path, model=None, batch_size=1000, loss=None, metrics=None, averaged=None):
     """Loads the model of a lowtf run from its checkpoint, for prediction and evaluation.
 
     Only the model is read (`expect_partial`): the optimizer, metrics and loop state
@@ -111,6 +113,9 @@ def restore(path, model=None, batch_size=1000, loss=None, metrics=None):
         loss, metrics: what `evaluate` computes; by default the run's own. A loss or
             metric of the user's own, which lowtf cannot rebuild by name, is reported
             (a warning) and left out; pass it here to have it.
+        averaged: load the moving averages of the weights (a run with `ema`) instead of
+            the weights themselves; None: the averages when the run kept them (they are
+            what its evaluation and best checkpoint used).
 
     Raises:
         CheckpointError: no checkpoint there, or it is unreadable or from another model,
@@ -126,6 +131,10 @@ def restore(path, model=None, batch_size=1000, loss=None, metrics=None):
     except (*ckpt.READ_ERRORS, AssertionError) as e:
         raise CheckpointError(f"checkpoint {prefix} could not be restored: "
                               f"{str(e).splitlines()[0]}") from None
+    if averaged is None:
+        averaged = bool((config.get("techniques") or {}).get("ema"))
+    if averaged:
+        load_averages(prefix, model)
     meta = config.get("metadata", {})
     if loss is None:
         loss = _rebuildable(prefix, "loss", [config.get("loss", "sparse_softmax_cross_entropy")],
@@ -141,7 +150,7 @@ def restore(path, model=None, batch_size=1000, loss=None, metrics=None):
 def _model_for(prefix, config, model):
     """The model given (built if it is a builder), else the one the run says how to build."""
     if model is not None:
-        if not hasattr(model, "trainable_variables") and callable(model):
+        if is_builder(model):
             model = model()
         return check_model(model)
     architecture = config.get("model") or {}

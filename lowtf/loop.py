@@ -11,10 +11,15 @@ import math
 
 import tensorflow as tf
 
+from lowtf import precision
 from lowtf.determinism import is_deterministic
+from lowtf.ema import WeightAverage
 from lowtf.evaluation import make_metrics, update_metrics
 from lowtf.inputs import to_model_input
+from lowtf.metrics import Mean
 from lowtf.models import call_model
+from lowtf.step_scalars import StepScalars
+from lowtf.techniques import DynamicLossScale, Techniques, l2_penalty, micro_batches
 from lowtf.xla_choice import XlaChoice
 
 
@@ -44,14 +49,23 @@ class StepLoop(tf.Module):
         optimizer: a built `lowtf` optimizer.
         metrics: metric names or objects, updated on applied steps only.
         strategy: the `tf.distribute.Strategy` whose scope holds the variables.
+        techniques: `lowtf.techniques.Techniques` (L2, accumulation, EMA, precision).
     """
 
-    def __init__(self, model, loss_fn, optimizer, metrics, strategy):
+    def __init__(self, model, loss_fn, optimizer, metrics, strategy, techniques=None):
         super().__init__(name="loop")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.strategy = strategy
+        self.techniques = techniques = techniques or Techniques()
         with strategy.scope():
             self.metrics = make_metrics(metrics)
+            if techniques.l2:
+                self.metrics["l2_loss"] = Mean("l2_loss")
+            self.ema = techniques.ema and WeightAverage(model.trainable_variables,
+                                                        techniques.ema)
+            self.loss_scale = precision.POLICIES[techniques.precision] == tf.float16 and \
+                DynamicLossScale()
+            self.scalars = StepScalars()
         # Loop state is host-side bookkeeping, updated in cross-replica context only.
         self.state = LoopState()
         self.skip_nonfinite = False  # read when the loop is traced
@@ -72,12 +86,19 @@ class StepLoop(tf.Module):
         only applied steps. Returns whether the loop goes on (False: stop at this step).
         """
         x = to_model_input(x)
-        variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            outputs = call_model(self.model, x, training=True)
-            per_example = self.loss_fn(y, outputs)
-            loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(loss, variables)
+        k = self.techniques.accumulate
+        with precision.using(self.techniques.precision), self.scalars.recording():
+            if k == 1:
+                parts = [self._gradients(x, y, None, with_l2=True)]
+            else:  # one update from k micro-batches, each weighted by the whole batch
+                total = tf.cast(tf.shape(x)[0] * tf.distribute.get_replica_context()
+                                .num_replicas_in_sync, tf.float32)
+                parts = [self._gradients(xj, yj, total, with_l2=j == 0)
+                         for j, (xj, yj) in enumerate(micro_batches(x, y, k))]
+        grads = parts[0][0] if k == 1 else [tf.add_n(g) for g in zip(*(p[0] for p in parts))]
+        loss = tf.add_n([p[1] for p in parts])
+        if self.loss_scale:
+            grads = [g / self.loss_scale.scale for g in grads]
         ctx = tf.distribute.get_replica_context()
         if ctx.num_replicas_in_sync > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
@@ -87,11 +108,34 @@ class StepLoop(tf.Module):
 
         @tf.autograph.experimental.do_not_convert
         def count():
-            update_metrics(self.metrics, y, outputs, per_example)
+            for _, _, labels, outputs, per_example, l2 in parts:
+                update_metrics({k: m for k, m in self.metrics.items() if k != "l2_loss"},
+                               labels, outputs, per_example)
+            if self.techniques.l2:
+                self.metrics["l2_loss"].update_state(parts[0][5])
             return tf.constant(True)
 
         tf.cond(applied, count, lambda: tf.constant(False))
         return go_on
+
+    def _gradients(self, x, y, total, with_l2):
+        """`(gradients, objective, y, float32 outputs, per-example losses, l2 term)` of one
+        (micro-)batch; the objective is the mean loss over `total` examples of all
+        replicas (None: this batch's), plus the L2 term when `with_l2`."""
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = precision.to_float32(call_model(self.model, x, training=True))
+            per_example = self.loss_fn(y, outputs)
+            if total is None:
+                objective = tf.nn.compute_average_loss(per_example)
+            else:
+                objective = tf.reduce_sum(per_example) / total
+            l2 = None
+            if with_l2 and self.techniques.l2:
+                l2 = l2_penalty(variables, self.techniques.l2)
+                objective += tf.nn.scale_regularization_loss(l2)
+            scaled = objective * self.loss_scale.scale if self.loss_scale else objective
+        return tape.gradient(scaled, variables), objective, y, outputs, per_example, l2
 
     @tf.autograph.experimental.do_not_convert
     def _apply_update(self, strategy, finite_loss, grads):
@@ -106,17 +150,31 @@ class StepLoop(tf.Module):
         def update():
             self.state.step.assign_add(1)
             self.state.position.assign_add(1)
+            if self.ema:
+                self.ema.update()
+            if self.loss_scale:
+                self.loss_scale.applied()
             return tf.constant(True)
 
         def skip():
-            if self.skip_nonfinite:  # drop this batch, count it and go on
-                self.state.skipped.assign_add(1)
-                self.state.position.assign_add(1)
-                return tf.constant(True)
-            self.state.bad_step.assign(self.state.step + 1)
-            return tf.constant(False)
+            if self.loss_scale:  # float16 overflowed: a smaller scale, the next batch
+                return tf.cond(finite_loss, self._overflowed, self._refused)
+            return self._refused()
 
         return applied, tf.cond(applied, update, skip)
+
+    def _overflowed(self):
+        self.loss_scale.overflowed()
+        self.state.position.assign_add(1)
+        return tf.constant(True)
+
+    def _refused(self):
+        if self.skip_nonfinite:  # drop this batch, count it and go on
+            self.state.skipped.assign_add(1)
+            self.state.position.assign_add(1)
+            return tf.constant(True)
+        self.state.bad_step.assign(self.state.step + 1)
+        return tf.constant(False)
 
     # ---- n steps in one call ------------------------------------------------------------
     def _resident_replica_step(self, position):
@@ -164,6 +222,8 @@ class StepLoop(tf.Module):
         (collectives do not compile on CPU).
         """
         self.feed, self.skip_nonfinite, self._choice = feed, bool(skip_nonfinite), None
+        with self.strategy.scope():
+            self._discover_scalars()
         if not feed.resident:
             self._fn, self.xla = tf.function(self._dataset_loop), {"xla": False, "why": "tf.data"}
             return
@@ -176,6 +236,23 @@ class StepLoop(tf.Module):
         self._fn = self._resident_fn(jit_compile=bool(xla))
         self.xla = {"xla": bool(xla), "why": "forced" if xla is not None else
                     f"{replicas} replicas"}
+
+    def _discover_scalars(self):
+        """Creates a variable per `lt.log_scalar` name the step logs (`lowtf.step_scalars`),
+        from a trace of the forward pass on the feed's batch signature (no data is read)."""
+        feed = self.feed
+        if feed.resident:
+            specs = [tf.TensorSpec([None, *t.shape[1:]], t.dtype) for t in (feed.x, feed.y)]
+        else:
+            specs = list(feed.element_spec)
+
+        def forward(x, y):
+            with precision.using(self.techniques.precision):
+                outputs = precision.to_float32(
+                    call_model(self.model, to_model_input(x), training=True))
+                self.loss_fn(y, outputs)
+
+        self.scalars.discover(lambda x, y: self.strategy.run(forward, args=(x, y)), *specs)
 
     def train(self, steps, iterator=None):
         """Runs up to `steps` training steps (fewer if a step is refused or data runs out)."""

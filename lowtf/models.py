@@ -62,11 +62,17 @@ def check_model(model):
     return model if isinstance(model, tf.Module) else Wrapped(model)
 
 
+def is_builder(model):
+    """Whether `model` is a function (or a class) that builds a model, not a model."""
+    return isinstance(model, type) or (callable(model) and
+                                       not hasattr(model, "trainable_variables"))
+
+
 def build_model(model):
     """`(model, builder record)` from a model or a zero-argument function building one,
     called in the current strategy's scope (so a distributed model's variables are
     mirrored); the record is None for a model given built or an unimportable builder."""
-    built = callable(model) and not hasattr(model, "trainable_variables")
+    built = is_builder(model)
     result = check_model(model() if built else model)
     if tf.distribute.has_strategy() and not all(
             isinstance(v, tf.distribute.DistributedValues) for v in result.trainable_variables):

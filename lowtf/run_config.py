@@ -7,6 +7,7 @@ asks before it restores a checkpoint, the sweep before it continues a finished t
 """
 
 from lowtf.checkpoints import CheckpointMismatchError
+from lowtf.techniques import DEFAULTS as TECHNIQUE_DEFAULTS
 
 # Keys that may change when a run resumes: the epoch budget, and facts recorded for
 # restoring (the input shape, where the model's builder lives), not training settings.
@@ -27,7 +28,7 @@ def differences(stored, now, ignore=RESUMABLE_KEYS, defaults=None):
 def check_resumable(prefix, stored, now):
     """Raises CheckpointMismatchError, before anything is restored, when the checkpoint at
     `prefix` (configuration `stored`) is of another configuration than `now`."""
-    diff = differences(stored, now)
+    diff = differences(stored, now, defaults={"techniques": TECHNIQUE_DEFAULTS})
     if diff:
         lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
         raise CheckpointMismatchError(
@@ -36,16 +37,18 @@ def check_resumable(prefix, stored, now):
 
 
 def configuration(model, loss, inputs, builder, optimizer, metrics, batch_size, seed, shuffle,
-                  metadata, early_stopping=None):
+                  metadata, early_stopping=None, techniques=None):
     """A run's configuration, as checkpoints record it: the model's description, the loss
     name, the recorded inputs and builder, the optimizer's settings as built, the metric
-    names, batch size, seed, shuffling, metadata and early stopping's settings (None when
-    the run does not stop early; a `Monitor` alone changes only the best checkpoint)."""
+    names, batch size, seed, shuffling, metadata, early stopping's settings (None when
+    the run does not stop early; a `Monitor` alone changes only the best checkpoint) and
+    the techniques (`lowtf.techniques`: L2, accumulation, EMA, precision)."""
     stopping = early_stopping.settings() if hasattr(early_stopping, "settings") else None
     return {"model": model, "loss": loss, "inputs": inputs, "builder": builder,
             "optimizer": optimizer, "metrics": metrics, "batch_size": batch_size,
             "seed": seed, "shuffle": shuffle, "metadata": metadata,
-            "early_stopping": stopping}
+            "early_stopping": stopping,
+            "techniques": dict(techniques or TECHNIQUE_DEFAULTS)}
 
 
 def hparams_of(config, learning_rate, epochs):

@@ -64,10 +64,11 @@ class RunStorage:
         (a damaged one is reported and skipped, see `CheckpointKeeper.final`)."""
         return self.restore_keeper.final() if self.restore_keeper else None
 
-    def restore_best(self, model):
-        """Loads the best checkpoint's weights into `model` (if there is a best one)."""
+    def restore_best(self, **objects):
+        """Loads the best checkpoint's `objects` (the model, its moving averages) if there
+        is a best one."""
         if self.restore_keeper and self.restore_keeper.best:
-            tf.train.Checkpoint(model=model).restore(self.restore_keeper.final()).expect_partial()
+            tf.train.Checkpoint(**objects).restore(self.restore_keeper.final()).expect_partial()
 
     def writing_logs(self):
         """A context for TensorBoard writes: a failure names the last good checkpoint."""

@@ -7,6 +7,7 @@ user's own. The trainer is the `run` every action gets: it exposes the step, epo
 model, optimizer, history and writer, and `stop(reason)`.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from lowtf.resume import load_history, restore_latest
 from lowtf.run_config import configuration, hparams_of
 from lowtf.run_data import RunData
 from lowtf.run_storage import RunStorage
+from lowtf.techniques import Techniques
 
 
 class Trainer:
@@ -59,12 +61,22 @@ class Trainer:
             `{"dataset": "fashion_mnist", "class_names": [...]}` for inference.
         image_summaries: with array validation data, write images of every evaluation to
             `<run>/validation` (`lowtf.actions.ValidationImages`).
+        l2: factor of an L2 penalty on the kernels, logged apart as `l2_loss`.
+        accumulate: micro-batches per update: each update sums the gradients of
+            `accumulate` batches of `batch_size` (`lowtf.techniques`).
+        ema: decay of a moving average of the weights (e.g. 0.999) that evaluation, the
+            best checkpoint, `restore` and export use (`lowtf.ema`); None: none.
+        precision: `float32`, `mixed_bfloat16` or `mixed_float16` (`lowtf.precision`);
+            evaluation and prediction compute in float32.
+        log_every_steps: also write the running training metrics, the learning rate and
+            the step's own scalars (`lt.log_scalar`) to TensorBoard every this many steps.
     """
 
     def __init__(self, model, loss="sparse_softmax_cross_entropy", optimizer="sgd",
                  metrics=("accuracy",), run_dir=None, seed=0, xla=None, steps_per_call=None,
                  eval_batch_size=1000, max_to_keep=3, histograms=True, verbose=1,
-                 strategy=None, metadata=None, image_summaries=False):
+                 strategy=None, metadata=None, image_summaries=False, l2=0.0, accumulate=1,
+                 ema=None, precision=None, log_every_steps=None):
         self.metadata = dict(metadata or {})
         self.strategy = strategy or tf.distribute.get_strategy()
         self.loss_name, loss_fn = get_loss(loss)
@@ -72,6 +84,9 @@ class Trainer:
         self.seed, self.xla, self.verbose = int(seed), xla, verbose
         self.steps_per_call, self.eval_batch_size = steps_per_call, int(eval_batch_size)
         self.histograms, self.image_summaries = histograms, image_summaries
+        self.techniques = Techniques(l2=l2, accumulate=accumulate, ema=ema,
+                                     precision=precision)
+        self.log_every_steps = check_count("log_every_steps", log_every_steps, optional=True)
         self.replicas = self.strategy.num_replicas_in_sync
         self.chief = is_chief(self.strategy)
         with self.strategy.scope():
@@ -81,7 +96,8 @@ class Trainer:
         # The settings the run was built with: what an action or the user changes later
         # (a lower learning rate) is state in the checkpoint, not a new configuration.
         self._optimizer_config = self.optimizer.get_config()
-        self.loop = StepLoop(self.model, loss_fn, self.optimizer, metrics, self.strategy)
+        self.loop = StepLoop(self.model, loss_fn, self.optimizer, metrics, self.strategy,
+                             self.techniques)
         self.state, self.train_metrics = self.loop.state, self.loop.metrics
         self.nonfinite = NonFiniteWatch(self.state, lambda: self._last_good_checkpoint)
         self.data = RunData(self.model, class_label_mode(loss), self.replicas, self.seed)
@@ -92,8 +108,11 @@ class Trainer:
         self.evaluator = self.predictor.evaluator
         # The running training metrics are saved too: a run resumed mid-epoch then reports
         # the same epoch loss and accuracy as one that was never interrupted.
+        extra = {name: getattr(self.loop, name) for name in ("ema", "loss_scale")
+                 if getattr(self.loop, name)}
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              state=self.state, metrics=self.train_metrics)
+                                              state=self.state, metrics=self.train_metrics,
+                                              **extra)
         self.storage = RunStorage(self.checkpoint, self.run_dir, self.strategy,
                                   self.state.step, max_to_keep, self.chief)
         self.keeper, self.writer = self.storage.keeper, self.storage.writer
@@ -126,7 +145,13 @@ class Trainer:
 
     def restore_best(self):
         """Loads the best checkpoint's weights (or, reported, the latest when it is damaged)."""
-        self.storage.restore_best(self.model)
+        self.storage.restore_best(model=self.model, **(
+            {"ema": self.loop.ema} if self.loop.ema else {}))
+
+    def evaluation_weights(self):
+        """A context in which the model holds the weights evaluation uses: the moving
+        averages with `ema`, else the weights themselves."""
+        return self.loop.ema.swapped() if self.loop.ema else contextlib.nullcontext()
 
     def writing_logs(self):
         """A context for TensorBoard writes: a failure names the last good checkpoint."""
@@ -135,7 +160,7 @@ class Trainer:
     # ---- the outer loop -----------------------------------------------------------
     def fit(self, train, validation=None, epochs=1, batch_size=50, early_stopping=None,
             shuffle=True, resident=None, resume=True, save_every_steps=None, hparams=None,
-            skip_nonfinite=False, trial_id=None, actions=()):
+            skip_nonfinite=False, trial_id=None, actions=(), eval_every_steps=None):
         """Trains for `epochs` (resuming from the run's latest checkpoint) and returns the history.
 
         Args:
@@ -161,6 +186,8 @@ class Trainer:
                 the run (NonFiniteLossError): that is not training any more.
             actions: your own actions (`lowtf.actions.Action`s or functions
                 `fn(run, logs)` called every epoch); they run before the built-in ones.
+            eval_every_steps: also evaluate the validation data every this many steps
+                (`lowtf.actions.EvaluateEvery`; TensorBoard and the console show it).
 
         Returns:
             `{metric: [value per epoch]}`, e.g. `history["val_accuracy"]`.
@@ -174,16 +201,18 @@ class Trainer:
         check_count("batch_size", batch_size)
         check_count("save_every_steps", save_every_steps, optional=True)
         feed = self._feed_for(train, batch_size, shuffle, resident, skip_nonfinite)
+        check_count("eval_every_steps", eval_every_steps, optional=True)
         val_data = None if validation is None else self.data.evaluation(validation)
-        self.validating = val_data is not None
+        self.validating, self.validation_data = val_data is not None, val_data
         monitor = early_stopping or Monitor("val_accuracy" if val_data is not None else "loss")
         config = configuration(
             model=description(self.model), loss=self.loss_name, inputs=self.input_spec,
             builder=self.builder, optimizer=self._optimizer_config,
-            metrics=[m for m in self.train_metrics if m != "loss"], batch_size=batch_size,
-            seed=self.seed, shuffle=shuffle, metadata=self.metadata,
-            early_stopping=early_stopping)
-        run_actions = self._actions(actions, early_stopping, save_every_steps, val_data,
+            metrics=[m for m in self.train_metrics if m not in ("loss", "l2_loss")],
+            batch_size=batch_size, seed=self.seed, shuffle=shuffle, metadata=self.metadata,
+            early_stopping=early_stopping, techniques=self.techniques.config())
+        run_actions = self._actions(actions, early_stopping, save_every_steps, eval_every_steps,
+                                    val_data,
                                     {**hparams_of(config, self.optimizer.learning_rate.numpy(), epochs),
                                      **(hparams or {})},
                                     trial_id, epochs)
@@ -204,7 +233,7 @@ class Trainer:
                 logs = self._train_epoch(feed, steps_per_call, run_actions)
                 release_free_memory()  # the first epoch's XLA compilation, mostly
                 if val_data is not None:
-                    val = {f"val_{k}": v for k, v in self.evaluator(val_data, self.n_classes).items()}
+                    val = {f"val_{k}": v for k, v in self.validate(val_data).items()}
                     self._call(run_actions, "on_evaluation", val)
                     logs.update(val)
                 self._end_epoch(logs, monitor, run_actions)
@@ -241,14 +270,14 @@ class Trainer:
         if old is not None and len(sources) == len(old[0]) and \
                 all(a is b for a, b in zip(sources, old[0])) and key[1:] == old[1:]:
             return self.loop.feed
-        feed = self.data.feed(train, batch_size, shuffle, resident)
+        feed = self.data.feed(train, batch_size * self.techniques.accumulate, shuffle, resident)
         self._feed_key = key  # holds the sources: their ids stay theirs
         self.loop.build(feed, self.xla, skip_nonfinite)
         self.nonfinite.skip = bool(skip_nonfinite)
         return feed
 
-    def _actions(self, own, early_stopping, save_every_steps, val_data, hparams, trial_id,
-                 epochs):
+    def _actions(self, own, early_stopping, save_every_steps, eval_every_steps, val_data,
+                 hparams, trial_id, epochs):
         """The user's actions first (what they change is saved), then the built-in ones."""
         images = None
         if self.image_summaries and self.n_classes and val_data is not None \
@@ -256,7 +285,9 @@ class Trainer:
             images = tuple(t.numpy() for t in val_data)
         return run_actions_for(
             own, early_stopping=early_stopping,
-            tensorboard=lt_actions.TensorBoard(hparams, trial_id, self.histograms)
+            evaluation=eval_every_steps and lt_actions.EvaluateEvery(eval_every_steps),
+            tensorboard=lt_actions.TensorBoard(hparams, trial_id, self.histograms,
+                                               every_steps=self.log_every_steps)
             if self.writer else None,
             images=images and self.writer and lt_actions.ValidationImages(*images),
             history=self.keeper and self.chief,
@@ -310,13 +341,14 @@ class Trainer:
         iterator = None if feed.resident else self.loop.iterator(epoch, position)
         if feed.resident:
             feed.start_epoch(epoch)
-        periods = [a.every_steps for a in run_actions if a.every_steps]
         start, steps_done = time.perf_counter(), 0
         while total is None or position < total:
             n = steps_per_call if total is None else min(steps_per_call, total - position)
             step = self.step
-            for every in periods:  # end this call at the next multiple
-                n = min(n, every - step % every)
+            next_due = {a: a.next_due(step) for a in run_actions}
+            for due in next_due.values():  # end this call where an action is due
+                if due is not None:
+                    n = min(n, max(1, due - step))
             self.loop.train(n, iterator)
             new_position = self.position
             steps_done += new_position - position
@@ -328,8 +360,7 @@ class Trainer:
             position = new_position
             self._call(run_actions, "on_progress")
             self.at_epoch_end = total is not None and position >= total
-            due = [a for a in run_actions if a.every_steps and self.step % a.every_steps == 0
-                   and self.step // a.every_steps > step // a.every_steps]
+            due = [a for a in run_actions if next_due[a] is not None and self.step >= next_due[a]]
             if due:
                 running = {k: float(m.result()) for k, m in self.train_metrics.items()}
                 self._call(due, "on_steps", running)
@@ -367,10 +398,17 @@ class Trainer:
             self._call([action], "on_epoch", logs)
 
     # ---- evaluation and prediction -------------------------------------------------
+    def validate(self, data):
+        """Loss and metrics over checked evaluation data (`RunData.evaluation`), with the
+        weights evaluation uses."""
+        with self.evaluation_weights():
+            return self.evaluator(data, self.n_classes)
+
     def evaluate(self, data):
         """Loss and metrics over `(x, y)` arrays or a Dataset of batches, e.g. `{"accuracy": 0.88}`."""
-        return self.evaluator(self.data.evaluation(data), self.n_classes)
+        return self.validate(self.data.evaluation(data))
 
     def predict(self, x):
         """The model's outputs (logits for classifiers) for `x`, in batches, as a numpy array."""
-        return self.predictor.logits(x)
+        with self.evaluation_weights():
+            return self.predictor.logits(x)

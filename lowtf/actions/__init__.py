@@ -4,7 +4,8 @@
     trainer.fit(train, val, actions=[lower_on_plateau, lt.actions.Every(log_norm, steps=100)])
 
 Built in (the trainer adds them): `Checkpoints`, `EarlyStopping`, `TensorBoard`,
-`ValidationImages`, `HistoryFile`, `Console`. Yours run first, so what they change
+`ValidationImages`, `HistoryFile`, `Console`, `EvaluateEvery`. Yours to add: `Profile`
+(the profiler on a range of steps). Yours run first, so what they change
 (a learning rate, their own `tf.Variable` state) is in the epoch's checkpoint.
 """
 
@@ -13,8 +14,11 @@ from lowtf.actions.checkpointing import Checkpoints
 from lowtf.actions.console import Console
 from lowtf.actions.early_stopping import EarlyStopping
 from lowtf.actions.history_file import HistoryFile
+from lowtf.actions.periodic_evaluation import EvaluateEvery
+from lowtf.actions.profiler import Profile
 from lowtf.actions.tensorboard import TensorBoard, ValidationImages
 from lowtf.monitor import Monitor
 
-__all__ = ["Action", "AtEnd", "Checkpoints", "Console", "EarlyStopping", "Every",
-           "HistoryFile", "Monitor", "OnBest", "TensorBoard", "ValidationImages"]
+__all__ = ["Action", "AtEnd", "Checkpoints", "Console", "EarlyStopping", "EvaluateEvery",
+           "Every", "HistoryFile", "Monitor", "OnBest", "Profile", "TensorBoard",
+           "ValidationImages"]

@@ -22,8 +22,8 @@ class Action(tf.Module):
         on_start(run): `fit` begins (a resumed run is restored already).
         on_epoch_start(run): an epoch begins.
         on_progress(run): after each traced call of the loop (many steps).
-        on_steps(run, logs): the global step reached a multiple of `every_steps`;
-            `logs` are the epoch's running training metrics.
+        on_steps(run, logs): the global step reached a multiple of `every_steps` (or
+            the step `next_due` names); `logs` are the epoch's running training metrics.
         on_evaluation(run, logs): validation ran; `logs` are its metrics (`val_...`).
         on_best(run, logs): the epoch improved the monitored metric (before on_epoch).
         on_epoch(run, logs): the epoch ended; `logs` hold its training and validation
@@ -39,6 +39,14 @@ class Action(tf.Module):
     def __init__(self, every_steps=None, name=None):
         super().__init__(name=name)
         self.every_steps = check_count("every_steps", every_steps, optional=True)
+
+    def next_due(self, step):
+        """The first global step after `step` at which `on_steps` is due (None: never).
+        The controller ends its traced calls there. By default the next multiple of
+        `every_steps`."""
+        if not self.every_steps:
+            return None
+        return (step // self.every_steps + 1) * self.every_steps
 
     def on_start(self, run):
         pass
@@ -143,15 +151,16 @@ def as_actions(actions):
     return result
 
 
-def run_actions_for(own, early_stopping=None, tensorboard=None, images=None, history=False,
-                    checkpoints=None, console=None):
+def run_actions_for(own, early_stopping=None, evaluation=None, tensorboard=None, images=None,
+                    history=False, checkpoints=None, console=None):
     """A run's actions in the order they are called: the user's own first (what they change
-    is in the epoch's checkpoint), then early stopping, TensorBoard, images, history.json,
-    the checkpoints (the latest written last: it commits the epoch) and the console."""
+    is in the epoch's checkpoint), then early stopping, evaluation every N steps,
+    TensorBoard, images, history.json, the checkpoints (the latest written last: it
+    commits the epoch) and the console."""
     from lowtf.actions.early_stopping import EarlyStopping
     from lowtf.actions.history_file import HistoryFile
     built_in = [early_stopping if isinstance(early_stopping, EarlyStopping) else None,
-                tensorboard, images, HistoryFile() if history else None, checkpoints, console]
+                evaluation, tensorboard, images, HistoryFile() if history else None, checkpoints, console]
     return as_actions([*as_actions(own), *(a for a in built_in if a)])
 
 

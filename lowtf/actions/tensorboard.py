@@ -11,12 +11,22 @@ class TensorBoard(Action):
     At the start of every `fit` a session-start marker (TensorBoard drops points a killed
     run wrote after its last checkpoint); on a fresh run the traced step graph and the
     HParams of the run (`hparams`). Every epoch the scalars of `train` and `validation`
-    and, with `histograms`, the weights and the gradients of one batch.
+    and, with `histograms`, the weights and the gradients of one batch. With
+    `every_steps`, also every that many steps: the running training metrics, the
+    learning rate and the scalars the step logged (`lt.log_scalar`).
     """
 
-    def __init__(self, hparams=None, trial_id=None, histograms=True):
-        super().__init__(name="tensorboard")
+    def __init__(self, hparams=None, trial_id=None, histograms=True, every_steps=None):
+        super().__init__(every_steps=every_steps, name="tensorboard")
         self.hparams, self.trial_id, self.histograms = hparams, trial_id, histograms
+
+    def on_steps(self, run, logs):
+        if run.at_epoch_end:  # the epoch's own scalars follow at this step
+            return
+        with run.writing_logs():
+            run.writer.scalars("train", run.step, {
+                **logs, "learning_rate": float(run.optimizer.learning_rate.numpy()),
+                **run.loop.scalars.read()})
 
     def on_start(self, run):
         with run.writing_logs():
@@ -31,6 +41,7 @@ class TensorBoard(Action):
         with run.writing_logs():
             train = {k: v for k, v in logs.items()
                      if not k.startswith("val_") and k not in ("epoch", "step")}
+            train.update(run.loop.scalars.read())
             run.writer.scalars("train", step, train)
             val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
             if val:
@@ -68,7 +79,9 @@ class ValidationImages(Action):
 
     def on_epoch(self, run, logs):
         with run.writing_logs():
+            with run.evaluation_weights():
+                probabilities = run.predictor.probabilities(self.x)
             pictures.write_evaluation_images(
                 run.writer.writer("validation"), run.step, self.x, self.y,
-                run.predictor.probabilities(self.x), run.metadata.get("class_names"))
+                probabilities, run.metadata.get("class_names"))
             run.writer.flush()

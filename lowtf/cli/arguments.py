@@ -41,3 +41,15 @@ def layer_sizes(text):
         raise argparse.ArgumentTypeError(
             f"expected comma-separated hidden layer sizes such as 300,100, got {text!r}")
     return sizes
+
+
+def step_range(text):
+    """`(start, stop)` from `10:20`: global steps, stop after start."""
+    try:
+        start, stop = (int(part) for part in text.split(":"))
+    except ValueError:
+        start = stop = -1
+    if not 0 <= start < stop:
+        raise argparse.ArgumentTypeError(
+            f"expected steps START:STOP with 0 <= START < STOP, such as 10:20, got {text!r}")
+    return start, stop

@@ -5,7 +5,8 @@ import argparse
 import dataclasses
 import sys
 
-from lowtf.cli.arguments import XLA_CHOICES, layer_sizes, positive_float, positive_int
+from lowtf.cli.arguments import (XLA_CHOICES, layer_sizes, positive_float, positive_int,
+                                 step_range)
 
 
 def add_train_parser(sub):
@@ -52,6 +53,18 @@ def add_train_parser(sub):
     train.add_argument("--skip-nonfinite", action="store_true",
                        help="skip (and count) steps with a NaN/Inf loss, gradient or new weight "
                             "instead of stopping (more than half of an epoch skipped fails)")
+    train.add_argument("--ema", type=positive_float, metavar="DECAY",
+                       help="evaluate, keep and export a moving average of the weights "
+                            "with this decay (e.g. 0.999)")
+    train.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                       help="mixed precision policy (mixed_float16 needs a GPU)")
+    train.add_argument("--accumulate", type=positive_int, metavar="K",
+                       help="sum the gradients of K batches per update")
+    train.add_argument("--l2", type=positive_float, help="L2 penalty on the kernels")
+    train.add_argument("--eval-every-steps", type=positive_int, metavar="N",
+                       help="also evaluate the validation data every N steps")
+    train.add_argument("--profile", type=step_range, metavar="START:STOP",
+                       help="profile steps START+1..STOP for TensorBoard's Profile tab")
     train.add_argument("--quiet", action="store_true", help="print only the final result")
 
 
@@ -76,7 +89,13 @@ def train_command(args):
         patience=args.patience, seed=args.seed, run_dir=args.run_dir, data_dir=args.data_dir,
         xla=XLA_CHOICES[args.xla], strategy=args.strategy,
         devices=args.devices, save_every_steps=args.save_every_steps,
-        deterministic=args.deterministic or None, skip_nonfinite=args.skip_nonfinite or None)
+        deterministic=args.deterministic or None, skip_nonfinite=args.skip_nonfinite or None,
+        ema=args.ema, precision=args.precision, accumulate=args.accumulate, l2=args.l2,
+        eval_every_steps=args.eval_every_steps)
+    if args.profile:
+        from lowtf.actions import Profile
+        experiment = dataclasses.replace(
+            experiment, actions=(*experiment.actions, Profile(*args.profile)))
     if args.no_early_stopping:
         experiment = dataclasses.replace(experiment, patience=None)
     results = run_experiment(experiment, verbose=0 if args.quiet else 1)
