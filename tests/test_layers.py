@@ -118,3 +118,156 @@ def test_batch_norm_matches_keras_in_training_and_inference():
     compare_with_keras(ours, theirs, data((6, 4, 5, 3), seed=7), [ours.gamma, ours.beta],
                        theirs.trainable_weights, atol=1e-5, training=False)
     np.testing.assert_array_equal(ours.moving_mean.numpy(), moving)   # inference: unchanged
+
+
+# ---- NeuronLayer stays what it was ----------------------------------------------------
+def test_neuron_layer_keeps_its_weights_and_names():
+    # The kernel lowtf's NeuronLayer drew for this seed before lt.layers was a package.
+    before = [[1.5101301670074463, -2.2211825847625732], [-1.2761788368225098, 0.9526048302650452],
+              [1.3295516967773438, -0.4666036367416382]]
+    with tf.name_scope("dnn"):
+        layer = L.NeuronLayer(3, 2, "hidden1", seed=42)
+    np.testing.assert_array_equal(layer.kernel.numpy(), np.float32(before))
+    assert [v.name for v in layer.variables] == ["dnn/hidden1/bias:0", "dnn/hidden1/kernel:0"]
+    assert isinstance(layer, L.Dense) and layer.n_neurons == 2
+    dense = L.Dense(2, n_inputs=3, name="hidden1", seed=42)
+    np.testing.assert_array_equal(dense.kernel.numpy(), layer.kernel.numpy())
+
+
+# ---- building, naming and errors ------------------------------------------------------
+def cnn(seed=0, rate=0.5):
+    return L.Sequential([
+        L.Conv2D(4, 3, padding="same", kernel_initializer="he", seed=seed), L.BatchNorm(),
+        tf.nn.relu, L.MaxPool2D(),
+        L.Conv2D(6, 3, kernel_initializer="he", seed=seed), L.BatchNorm(), L.Activation("relu"),
+        L.MaxPool2D(),
+        L.Flatten(), L.Dropout(rate, seed=seed), L.Dense(10, seed=seed)],
+        input_shape=(12, 12, 1), name="cnn")
+
+
+def test_sequential_builds_every_layer_from_input_shape_with_readable_keys():
+    model = cnn()
+    assert [l.name for l in model.layers] == [
+        "conv2d_1", "batch_norm_1", "relu_1", "max_pool2d_1", "conv2d_2", "batch_norm_2",
+        "relu_2", "max_pool2d_2", "flatten_1", "dropout_1", "dense_1"]
+    assert all(getattr(l, "built", True) for l in model.layers)
+    assert model.dense_1.kernel.shape == (2 * 2 * 6, 10)   # 12 -same-> 12 -pool-> 6 -valid-> 4 -> 2
+    assert model.n_outputs == 10 and model.n_inputs is None
+    assert model.n_params == 4 * 9 + 4 + 8 + 6 * 9 * 4 + 6 + 12 + 24 * 10 + 10
+    keys = lt.checkpoints.variable_shapes(model)
+    assert "model/conv2d_1/kernel/.ATTRIBUTES/VARIABLE_VALUE" in keys
+    assert "model/batch_norm_2/moving_variance/.ATTRIBUTES/VARIABLE_VALUE" in keys
+    assert "cnn/dense_1/kernel:0" in [v.name for v in model.variables]
+    assert len(model.trainable_variables) == 2 + 2 + 2 + 2 + 2   # not the moving statistics
+
+
+def test_sequential_keeps_given_names_and_refuses_duplicates():
+    model = L.Sequential([L.Dense(4, name="dense_1"), L.Dense(3), L.Dense(2, name="out")],
+                         input_shape=(5,))
+    assert [l.name for l in model.layers] == ["dense_1", "dense_2", "out"]
+    assert model.n_inputs == 5 and model.n_outputs == 2
+    with pytest.raises(lt.ConfigError, match="two layers are named 'h'"):
+        L.Sequential([L.Dense(4, name="h"), L.Dense(3, name="h")])
+    with pytest.raises(lt.ConfigError, match="'layers' is taken by Sequential"):
+        L.Sequential([L.Dense(4, name="layers")])
+
+
+def test_an_unbuilt_layer_builds_eagerly_but_not_while_tracing():
+    model = L.Sequential([L.Dense(4), L.Dense(2)])
+    step = tf.function(lambda x: model(x))
+    with pytest.raises(lt.ConfigError, match=r"layer 'dense_1' \(Dense\) was called inside "
+                                             r"a traced function.*pass input_shape"):
+        step(tf.ones((1, 3)))
+    assert model(tf.ones((1, 3))).shape == (1, 2)   # eager: builds
+    assert step(tf.ones((1, 3))).shape == (1, 2)
+    assert model.dense_1.kernel.shape == (3, 4)
+
+
+@pytest.mark.parametrize("layer, x, message", [
+    (L.Dense(4, n_inputs=3), (2, 5), r"'dense' takes inputs whose last dimension is "
+                                     r"n_inputs=3 .*got shape \[2, 5\]"),
+    (L.Dense(4), (5,), r"'dense' takes inputs of rank >= 2 .*got shape \[5\]"),
+    (L.Conv2D(2, 3, in_channels=1), (2, 8, 8), r"'conv2d' takes inputs of rank 4 "
+                                               r"\(\[batch, height, width, in_channels\]\)"),
+    (L.Conv2D(2, 3, in_channels=1), (2, 8, 8, 3), r"in_channels=1 .*got shape \[2, 8, 8, 3\]"),
+    (L.Conv2D(2, 5), (1, 4, 4, 1), r"smaller than its \(5, 5\) window"),
+    (L.MaxPool2D(), (2, 8), r"'max_pool2d' takes inputs of rank 4"),
+    (L.BatchNorm(n_features=3), (2, 4), r"n_features=3 .*got shape \[2, 4\]"),
+])
+def test_a_wrong_input_shape_names_the_layer_expected_and_got(layer, x, message):
+    with pytest.raises(lt.DataError, match=message):
+        layer(tf.ones(x))
+
+
+def test_a_wrong_input_shape_is_a_config_error_when_building_a_sequential():
+    with pytest.raises(lt.ConfigError, match=r"'dense_1' takes inputs whose last dimension "
+                                             r"is n_inputs=3 .*got shape \[None, 4\]"):
+        L.Sequential([L.Dense(2, n_inputs=3)], input_shape=(4,))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: L.Dense(0), "units must be a positive int, got 0"),
+    (lambda: L.Dense(2.5), "units must be a positive int"),
+    (lambda: L.Dense(2, activation="swishy"), "unknown activation"),
+    (lambda: L.Dense(2, kernel_initializer="big"), "unknown initializer"),
+    (lambda: L.Dense(2, name="my layer"), "must be a Python identifier"),
+    (lambda: L.Conv2D(2, 0), "kernel_size must be a positive int"),
+    (lambda: L.Conv2D(2, (3, 3, 3)), "kernel_size must be an int or a pair"),
+    (lambda: L.Conv2D(2, 3, padding="full"), "unknown padding 'full'"),
+    (lambda: L.MaxPool2D(padding="causal"), "unknown padding"),
+    (lambda: L.Dropout(1.0), r"rate must be a number in \[0, 1\)"),
+    (lambda: L.Dropout(-0.1), r"rate must be a number in \[0, 1\)"),
+    (lambda: L.Dropout(0.5, seed="x"), "seed must be an int"),
+    (lambda: L.BatchNorm(momentum=1.5), "momentum must be in"),
+    (lambda: L.BatchNorm(epsilon=0), "epsilon > 0"),
+    (lambda: L.Sequential([]), "at least one layer"),
+])
+def test_bad_constructor_values_are_config_errors(make, message):
+    with pytest.raises(lt.ConfigError, match=message):
+        make()
+
+
+# ---- dropout state --------------------------------------------------------------------
+def test_dropout_never_drops_at_inference():
+    layer = L.Dropout(0.9, seed=0)
+    x = data((50, 20))
+    for _ in range(5):
+        np.testing.assert_array_equal(layer(x).numpy(), x.numpy())
+        np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    np.testing.assert_array_equal(L.Dropout(0.0)(x, training=True).numpy(), x.numpy())
+    dropped = tf.function(lambda x, t: layer(x, training=t))(x, tf.constant(True))
+    assert (dropped.numpy() == 0).mean() > 0.8
+
+
+def test_a_restored_model_draws_the_masks_an_uninterrupted_one_draws(tmp_path):
+    def masks(model, n=3):
+        return [model(tf.ones((4, 6)), training=True).numpy() != 0 for _ in range(n)]
+
+    model = L.Sequential([L.Dropout(0.5, seed=1)], input_shape=(6,))
+    masks(model, 2)
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    expected = masks(model)
+    model_keys = [k for k, _ in tf.train.list_variables(path)]
+    assert any(k.startswith("model/dropout_1/generator") for k in model_keys), model_keys
+    tf.train.Checkpoint(model=model).read(path).assert_consumed()
+    np.testing.assert_array_equal(masks(model), expected)
+    fresh = L.Sequential([L.Dropout(0.5)], input_shape=(6,))   # a new process: other state
+    tf.train.Checkpoint(model=fresh).read(path).assert_consumed()
+    np.testing.assert_array_equal(masks(fresh), expected)
+    assert not np.array_equal(expected[0], expected[1])
+
+
+# ---- BatchNorm's guard ----------------------------------------------------------------
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_batch_leaves_the_moving_statistics_alone(bad):
+    layer = L.BatchNorm(momentum=0.5, n_features=3)
+    layer(data((8, 3)), training=True)
+    before = [layer.moving_mean.numpy(), layer.moving_variance.numpy()]
+    x = data((8, 3)).numpy()
+    x[2, 1] = bad
+    for call in (layer, tf.function(lambda x, training: layer(x, training=training))):
+        call(tf.constant(x), training=True)
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), before[0])
+        np.testing.assert_array_equal(layer.moving_variance.numpy(), before[1])
+    layer(data((8, 3), seed=5), training=True)
+    assert not np.array_equal(layer.moving_mean.numpy(), before[0])   # finite: updated

@@ -147,6 +147,7 @@ class Layer(tf.Module):
         """`x` as a tensor in the compute dtype (`lowtf.precision`), its static shape checked;
         builds the layer on its first eager call."""
         x = precision.cast(tf.convert_to_tensor(x))
+        self.check_shape(x.shape)
         if not self.built:
             if tf.inside_function():
                 raise ConfigError(
@@ -155,5 +156,4 @@ class Layer(tf.Module):
                     "tracing; pass input_shape to Sequential (e.g. input_shape=(28, 28, 1)), "
                     "give the layer its input size, or call it once eagerly first")
             self.build(x.shape)
-        self.check_shape(x.shape)
         return x
