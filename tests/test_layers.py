@@ -183,20 +183,21 @@ def test_an_unbuilt_layer_builds_eagerly_but_not_while_tracing():
     assert model.dense_1.kernel.shape == (3, 4)
 
 
-@pytest.mark.parametrize("layer, x, message", [
-    (L.Dense(4, n_inputs=3), (2, 5), r"'dense' takes inputs whose last dimension is "
-                                     r"n_inputs=3 .*got shape \[2, 5\]"),
-    (L.Dense(4), (5,), r"'dense' takes inputs of rank >= 2 .*got shape \[5\]"),
-    (L.Conv2D(2, 3, in_channels=1), (2, 8, 8), r"'conv2d' takes inputs of rank 4 "
-                                               r"\(\[batch, height, width, in_channels\]\)"),
-    (L.Conv2D(2, 3, in_channels=1), (2, 8, 8, 3), r"in_channels=1 .*got shape \[2, 8, 8, 3\]"),
-    (L.Conv2D(2, 5), (1, 4, 4, 1), r"smaller than its \(5, 5\) window"),
-    (L.MaxPool2D(), (2, 8), r"'max_pool2d' takes inputs of rank 4"),
-    (L.BatchNorm(n_features=3), (2, 4), r"n_features=3 .*got shape \[2, 4\]"),
+@pytest.mark.parametrize("make, x, message", [
+    (lambda: L.Dense(4, n_inputs=3), (2, 5),
+     r"'dense' takes inputs whose last dimension is n_inputs=3 .*got shape \[2, 5\]"),
+    (lambda: L.Dense(4), (5,), r"'dense' takes inputs of rank >= 2 .*got shape \[5\]"),
+    (lambda: L.Conv2D(2, 3, in_channels=1), (2, 8, 8),
+     r"'conv2d' takes inputs of rank 4 \(\[batch, height, width, in_channels\]\)"),
+    (lambda: L.Conv2D(2, 3, in_channels=1), (2, 8, 8, 3),
+     r"in_channels=1 .*got shape \[2, 8, 8, 3\]"),
+    (lambda: L.Conv2D(2, 5), (1, 4, 4, 1), r"smaller than its \(5, 5\) window"),
+    (lambda: L.MaxPool2D(), (2, 8), r"'max_pool2d' takes inputs of rank 4"),
+    (lambda: L.BatchNorm(n_features=3), (2, 4), r"n_features=3 .*got shape \[2, 4\]"),
 ])
-def test_a_wrong_input_shape_names_the_layer_expected_and_got(layer, x, message):
+def test_a_wrong_input_shape_names_the_layer_expected_and_got(make, x, message):
     with pytest.raises(lt.DataError, match=message):
-        layer(tf.ones(x))
+        make()(tf.ones(x))
 
 
 def test_a_wrong_input_shape_is_a_config_error_when_building_a_sequential():
@@ -271,3 +272,93 @@ def test_a_non_finite_batch_leaves_the_moving_statistics_alone(bad):
         np.testing.assert_array_equal(layer.moving_variance.numpy(), before[1])
     layer(data((8, 3), seed=5), training=True)
     assert not np.array_equal(layer.moving_mean.numpy(), before[0])   # finite: updated
+
+
+# ---- training: XLA, mixed precision, the trainer --------------------------------------
+def sgd_step(model, x, y, lr=0.1):
+    with tf.GradientTape() as tape:
+        logits = precision.to_float32(model(x, training=True))
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+    grads = tape.gradient(loss, model.trainable_variables)
+    for v, g in zip(model.trainable_variables, grads):
+        v.assign_sub(lr * g)
+    return loss
+
+
+@pytest.mark.numerics
+def test_a_cnn_trains_the_same_with_and_without_xla():
+    x, y = data((8, 12, 12, 1)), tf.constant(np.arange(8) % 10, tf.int32)
+    results = []
+    for jit in (False, True):
+        model = cnn(seed=4)
+        step = tf.function(lambda x, y: sgd_step(model, x, y), jit_compile=jit)
+        losses = [float(step(x, y)) for _ in range(2)]
+        results.append((losses, [v.numpy() for v in model.variables]))
+    (plain, plain_vars), (xla, xla_vars) = results
+    np.testing.assert_allclose(plain, xla, rtol=1e-4)
+    assert plain[1] < plain[0]
+    for a, b in zip(plain_vars, xla_vars):   # weights and moving statistics, same dropout masks
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.numerics
+def test_a_bfloat16_forward_pass_is_close_to_float32():
+    model = cnn(seed=2, rate=0.0)   # no dropout: both passes see the same network
+    x = data((4, 12, 12, 1))
+    for training in (False, True):
+        expected = model(x, training=training)
+        with precision.using("mixed_bfloat16"):
+            got = model(x, training=training)
+            loss = sgd_step(model, x, tf.constant([1, 2, 3, 4]), lr=0.0)
+        assert got.dtype == tf.bfloat16 and expected.dtype == tf.float32
+        assert loss.dtype == tf.float32 and np.isfinite(loss.numpy())
+        scale = np.abs(expected.numpy()).max()
+        np.testing.assert_allclose(tf.cast(got, tf.float32).numpy(), expected.numpy(),
+                                   atol=0.05 * scale)
+    assert all(v.dtype == tf.float32 for v in model.variables)
+
+
+def test_a_sequential_is_a_model_for_the_trainer(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (64, 12, 12, 1)).astype(np.float32)
+    y = (x.reshape(64, -1).mean(axis=1) > 0.5).astype(np.int32)
+    trainer = lt.Trainer(lambda: cnn(seed=0, rate=0.25), optimizer=lt.optimizers.Adam(0.01),
+                         run_dir=tmp_path / "run", verbose=0, histograms=False)
+    history = trainer.fit((x, y), (x[:16], y[:16]), epochs=2, batch_size=16)
+    assert np.isfinite(history["loss"]).all()
+    assert trainer.evaluate((x, y))["accuracy"] >= 0.5
+    assert all(np.isfinite(v.numpy()).all() for v in trainer.model.variables)
+
+
+# Strategies need a fresh process (logical devices are made before TensorFlow starts).
+MIRRORED = """
+import sys, numpy as np, tensorflow as tf
+sys.path.insert(0, sys.argv[1])
+import lowtf as lt
+from lowtf.distribute import make_strategy
+strategy = make_strategy("mirrored", devices=2)   # before anything starts TensorFlow
+from test_layers import cnn
+rng = np.random.default_rng(0)
+x = rng.uniform(0, 1, (32, 12, 12, 1)).astype(np.float32)
+y = (x.reshape(32, -1).mean(axis=1) > 0.5).astype(np.int32)
+trainer = lt.Trainer(lambda: cnn(seed=0), optimizer=lt.optimizers.SGD(0.05), strategy=strategy,
+                     verbose=0, histograms=False)
+history = trainer.fit((x, y), epochs=1, batch_size=16)
+model = trainer.model
+assert trainer.replicas == 2 and np.isfinite(history["loss"]).all(), history
+assert isinstance(model.batch_norm_1.moving_mean, tf.distribute.DistributedValues)
+assert not np.allclose(model.batch_norm_1.moving_mean.numpy(), 0)   # moved, and read as one
+assert all(np.isfinite(v.numpy()).all() for v in model.variables)
+print("ok")
+"""
+
+
+def test_a_sequential_trains_under_mirrored_strategy_on_two_cpus():
+    import subprocess
+    import sys
+    tests = os.path.dirname(os.path.abspath(__file__))
+    result = subprocess.run([sys.executable, "-c", MIRRORED, tests], capture_output=True,
+                            text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "ok"

@@ -43,5 +43,8 @@ class Dropout(Layer):
         return self._drop(x) if training else x
 
     def _drop(self, x):
-        keep = self.generator.uniform(tf.shape(x)) >= self.rate
+        # Random bits against a threshold rather than uniform(): XLA turns the generator's
+        # bits into floats differently, so only the bits give the same masks with or without.
+        bits = self.generator.uniform_full_int(tf.shape(x), tf.uint32)
+        keep = bits >= tf.constant(min(round(self.rate * 2 ** 32), 2 ** 32 - 1), tf.uint32)
         return tf.where(keep, x / tf.cast(1 - self.rate, x.dtype), tf.zeros_like(x))
