@@ -9,8 +9,8 @@
     print(trainer.evaluate(data.test))
     restored = lt.restore("logs/my_run")   # in a fresh process: the network alone
 
-Families are namespaces: `lt.actions`, `lt.activations`, `lt.data`, `lt.layers`,
-`lt.losses`, `lt.metrics`, `lt.optimizers`, `lt.sweep`. Everything is imported on first
+Families are namespaces: `lt.actions`, `lt.activations`, `lt.data`, `lt.initializers`,
+`lt.layers`, `lt.losses`, `lt.metrics`, `lt.optimizers`, `lt.sweep`. Everything is imported on first
 use, so `import lowtf` (and `lowtf --help`) does not pay for TensorFlow until something
 needs it.
 """
@@ -38,8 +38,8 @@ _API = {
     "lowtf.errors": ("CheckpointError", "ConfigError", "DataError", "LowtfError",
                      "NonFiniteLossError"),
 }
-NAMESPACES = ("actions", "activations", "data", "layers", "losses", "metrics", "optimizers",
-              "sweep")
+NAMESPACES = ("actions", "activations", "data", "initializers", "layers", "losses", "metrics",
+              "optimizers", "sweep")
 _MODULE_OF = {name: module for module, names in _API.items() for name in names}
 # Where names of the old flat API went, for a helpful AttributeError.
 _MOVED = {

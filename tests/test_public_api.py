@@ -14,6 +14,14 @@ def test_every_top_level_name_and_namespace_resolves():
     assert lt.data.load_dataset is lt.load_dataset
     assert lt.actions.EarlyStopping(patience=2).settings()["patience"] == 2
     assert lt.sweep.Sweep and lt.layers.neuron_layer and lt.losses.get_loss and lt.metrics.Mean
+    assert lt.layers.Sequential and lt.layers.Conv2D and lt.initializers.get_initializer
+
+
+def test_every_namespace_is_documented_and_lists_its_names():
+    for namespace in lt.NAMESPACES:
+        assert f"`lt.{namespace}`" in lt.__doc__, namespace
+    for name in lt.layers.__all__:
+        assert name in lt.layers.__doc__ and getattr(lt.layers, name), name
 
 
 @pytest.mark.parametrize("old, new", [("SGD", "optimizers"), ("EarlyStopping", "actions"),
