@@ -13,8 +13,10 @@ from lowtf.actions.checkpointing import Checkpoints
 from lowtf.actions.console import Console
 from lowtf.actions.early_stopping import EarlyStopping
 from lowtf.actions.history_file import HistoryFile
+from lowtf.actions.reduce_on_plateau import ReduceLROnPlateau
 from lowtf.actions.tensorboard import TensorBoard, ValidationImages
 from lowtf.monitor import Monitor
 
 __all__ = ["Action", "AtEnd", "Checkpoints", "Console", "EarlyStopping", "Every",
-           "HistoryFile", "Monitor", "OnBest", "TensorBoard", "ValidationImages"]
+           "HistoryFile", "Monitor", "OnBest", "ReduceLROnPlateau", "TensorBoard",
+           "ValidationImages"]
