@@ -179,6 +179,25 @@ def test_weight_decay_overflow_is_refused():
     assert bool(SGD(1.0).apply([tf.zeros(1)], [w], if_finite=tf.constant(True)))
 
 
+@pytest.mark.numerics
+def test_clipping_decay_and_schedule_compile_with_xla_and_match_eager():
+    initial, grads = data()
+    made = [AdamW(schedules.Warmup(3, after=schedules.CosineDecay(0.05, 10)), weight_decay=0.1,
+                  global_clipnorm=1.0, exclude_from_weight_decay=["bias"]) for _ in range(2)]
+    variables = [[tf.Variable(x, name=n) for x, n in zip(initial, ("kernel", "bias"))]
+                 for _ in range(2)]
+    made[1].build(variables[1])
+    step = tf.function(lambda g: made[1].apply(g, variables[1], if_finite=tf.constant(True)),
+                       jit_compile=True)
+    for g in grads:
+        made[0].apply([tf.constant(x) for x in g], variables[0])
+        assert bool(step([tf.constant(x) for x in g]))
+    assert step.experimental_get_tracing_count() == 1
+    for a, b in zip(*variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+    assert made[0].learning_rate.numpy() == pytest.approx(made[1].learning_rate.numpy())
+
+
 # --- under tf.distribute: the all-reduced gradients, the global norm once --------------
 
 DISTRIBUTED = textwrap.dedent("""
@@ -188,7 +207,7 @@ DISTRIBUTED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from lowtf.optimizers import AdamW, SGD
+    from lowtf.optimizers import AdamW, SGD, schedules
 
     rng = np.random.default_rng(0)
     initial = [rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)]
@@ -199,7 +218,8 @@ DISTRIBUTED = textwrap.dedent("""
     def make(strategy):
         with strategy.scope():
             variables = [tf.Variable(x, name=n) for x, n in zip(initial, ("kernel", "bias"))]
-            opts = [AdamW(0.05, weight_decay=0.1, global_clipnorm=1.0,
+            opts = [AdamW(schedules.ExponentialDecay(0.05, 2, 0.5), weight_decay=0.1,
+                          global_clipnorm=1.0,
                           exclude_from_weight_decay=["bias"]),
                     SGD(0.05, momentum=0.9, clipnorm=0.5)]
             for opt in opts:
@@ -229,6 +249,8 @@ DISTRIBUTED = textwrap.dedent("""
     diffs = [float(np.max(np.abs(np.asarray(c) - s.numpy())))
              for v, s in zip(variables, single_vars)
              for c in mirrored.experimental_local_results(v)]
+    diffs.append(abs(float(opts[0].learning_rate.numpy())
+                     - float(single_opts[0].learning_rate.numpy())))
     print(json.dumps({"diffs": diffs, "replicas": mirrored.num_replicas_in_sync,
                       "iterations": [int(o.iterations.numpy()) for o in opts]}))
 """)
