@@ -6,4 +6,5 @@ The command line offers them as choices, and `lowtf --help` must answer at once;
 
 ACTIVATION_NAMES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
                     "softplus", "gelu", "softmax")
-OPTIMIZER_NAMES = ("sgd", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+OPTIMIZER_NAMES = ("sgd", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
+                   "adamw", "sgdw")

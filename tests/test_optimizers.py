@@ -411,7 +411,7 @@ def test_get_optimizer_names(name, cls, expected):
 
 def test_get_optimizer_kwargs_instances_and_errors():
     assert OPTIMIZERS == (
-        "sgd", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"
+        "sgd", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "sgdw"
     )
     opt = get_optimizer("momentum", learning_rate=0.1, momentum=0.5)
     config = opt.get_config()
@@ -422,8 +422,8 @@ def test_get_optimizer_kwargs_instances_and_errors():
     with pytest.raises(ConfigError, match="arguments"):
         get_optimizer(adam, learning_rate=0.1)
     with pytest.raises(ConfigError) as error:
-        get_optimizer("adamw")
-    assert "'adamw'" in str(error.value)
+        get_optimizer("adamax")
+    assert "'adamax'" in str(error.value)
     for name in OPTIMIZERS:
         assert name in str(error.value)
     with pytest.raises(ConfigError, match="unknown optimizer"):

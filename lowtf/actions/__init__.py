@@ -16,9 +16,11 @@ from lowtf.actions.early_stopping import EarlyStopping
 from lowtf.actions.history_file import HistoryFile
 from lowtf.actions.periodic_evaluation import EvaluateEvery
 from lowtf.actions.profiler import Profile
+from lowtf.actions.reduce_on_plateau import ReduceLROnPlateau
 from lowtf.actions.tensorboard import TensorBoard, ValidationImages
 from lowtf.monitor import Monitor
 
 __all__ = ["Action", "AtEnd", "Checkpoints", "Console", "EarlyStopping", "EvaluateEvery",
-           "Every", "HistoryFile", "Monitor", "OnBest", "Profile", "TensorBoard",
+           "Every", "HistoryFile", "Monitor", "OnBest", "Profile", "ReduceLROnPlateau",
+           "TensorBoard",
            "ValidationImages"]

@@ -1,9 +1,11 @@
-"""`lowtf` command line: train, launch, evaluate, predict, summary, sweep, export, plot.
+"""`lowtf` command line: train, launch, evaluate, predict, summary, sweep, export, plot,
+lr-find.
 
     main()     parses the arguments, runs the command, turns a lowtf error into one line
     train      train (an experiment) and launch (local worker processes)
     model      evaluate, predict, summary and export: a run's trained model
     sweep      sweep (many trials, ranked) and plot (curves of runs)
+    lr_find    lr-find (the learning-rate range test of an experiment)
     arguments  argument types the commands share
 
 Each command module adds its subcommands to the parser and names the function that
@@ -15,7 +17,7 @@ import argparse
 import sys
 import warnings
 
-from lowtf.cli import model, sweep, train
+from lowtf.cli import lr_find, model, sweep, train
 
 
 def build_parser():
@@ -30,7 +32,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (train.add_train_parser, train.add_launch_parser, model.add_evaluate_parser,
                 model.add_predict_parser, model.add_summary_parser, sweep.add_sweep_parser,
-                model.add_export_parser, sweep.add_plot_parser):
+                model.add_export_parser, sweep.add_plot_parser, lr_find.add_lr_find_parser):
         add(sub)
     return parser
 

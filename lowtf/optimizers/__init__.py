@@ -1,4 +1,6 @@
-"""Optimizers: SGD, Adagrad, RMSprop and Adam as plain `tf.Module`s.
+"""Optimizers: SGD, Adagrad, RMSprop, Adam, and AdamW / SGDW (decoupled weight decay)
+as plain `tf.Module`s, with learning-rate schedules (`schedules`) and gradient clipping
+(`clipnorm`, `global_clipnorm`, `clipvalue`).
 
 The update arithmetic mirrors Keras 3's `keras.optimizers` operation for
 operation (same association order, same Python-float constants), so weights
@@ -13,17 +15,19 @@ for low-level training loops:
   inside `tf.function`, including `jit_compile=True`.
 
 Checkpoint keys are stable: `_learning_rate`, `_iterations` and
-`_slots/<i>/<slot name>`, where `i` is the variable's position in `build`.
+`_slots/<i>/<slot name>`, where `i` is the variable's position in `build`; with a
+schedule also `_learning_rate_scale`.
 
 One module per concern: `checks` (argument checks, also used by `Experiment` and
 sweeps), `base` (the `Optimizer` base class), one module per family (`sgd`,
-`adagrad`, `rmsprop`, `adam`), and here the registry of names (`OPTIMIZERS`,
+`adagrad`, `rmsprop`, `adam`), `schedules`, and here the registry of names (`OPTIMIZERS`,
 `get_optimizer`).
 """
 
 from lowtf.names import OPTIMIZER_NAMES
 from lowtf.optimizers.adagrad import Adagrad
-from lowtf.optimizers.adam import Adam
+from lowtf.optimizers import schedules
+from lowtf.optimizers.adam import Adam, AdamW
 from lowtf.optimizers.base import Optimizer
 from lowtf.optimizers.checks import (  # noqa: F401  (FLOAT32_*: public before the split)
     FLOAT32_MAX,
@@ -33,7 +37,7 @@ from lowtf.optimizers.checks import (  # noqa: F401  (FLOAT32_*: public before t
     check_learning_rate,
 )
 from lowtf.optimizers.rmsprop import RMSprop
-from lowtf.optimizers.sgd import SGD
+from lowtf.optimizers.sgd import SGD, SGDW
 
 __all__ = [
     "OPTIMIZERS",
@@ -42,6 +46,9 @@ __all__ = [
     "Adagrad",
     "RMSprop",
     "Adam",
+    "AdamW",
+    "SGDW",
+    "schedules",
     "get_optimizer",
     "check_learning_rate",
 ]
@@ -57,6 +64,8 @@ _REGISTRY = {
     "adagrad": (Adagrad, {}),
     "rmsprop": (RMSprop, {}),
     "adam": (Adam, {}),
+    "adamw": (AdamW, {}),
+    "sgdw": (SGDW, {}),
 }
 assert tuple(_REGISTRY) == OPTIMIZERS
 
@@ -67,7 +76,8 @@ def get_optimizer(name_or_optimizer, **kwargs):
     Args:
         name_or_optimizer: one of `OPTIMIZERS` (case-insensitive): "sgd"/"gd",
             "momentum" (SGD, momentum=0.9), "nesterov" (SGD, momentum=0.9,
-            nesterov=True), "adagrad", "rmsprop", "adam"; or an `Optimizer`.
+            nesterov=True), "adagrad", "rmsprop", "adam", "adamw" (`AdamW`),
+            "sgdw" (`SGDW`); or an `Optimizer`.
         **kwargs: constructor arguments, e.g. learning_rate=0.1; they override
             the name's defaults. Not allowed with an instance.
 

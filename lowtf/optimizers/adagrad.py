@@ -14,10 +14,11 @@ class Adagrad(Optimizer):
     `acc += g**2`, then `w -= lr * g / sqrt(acc + epsilon)` (epsilon inside sqrt).
 
     Args:
-        learning_rate: > 0.
+        learning_rate: > 0, or a schedule (`lowtf.optimizers.schedules`).
         initial_accumulator_value: >= 0, starting value of the accumulator.
         epsilon: > 0, keeps the denominator away from zero.
         name: module name (a Python identifier).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping (`Optimizer`).
 
     Raises:
         ConfigError: a hyperparameter is out of range.
@@ -29,8 +30,11 @@ class Adagrad(Optimizer):
         initial_accumulator_value=0.1,
         epsilon=1e-7,
         name=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
     ):
-        super().__init__(learning_rate, name)
+        super().__init__(learning_rate, name, clipnorm, clipvalue, global_clipnorm)
         self.initial_accumulator_value = _check_number(
             "Adagrad",
             "initial_accumulator_value",

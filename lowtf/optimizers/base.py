@@ -1,13 +1,19 @@
-"""`Optimizer`: the base class that owns the learning rate, the step counter and the
-slot variables, and runs the life cycle (`build`, `apply` with its NaN guard,
-`get_config`). See `lowtf.optimizers` for the contract.
+"""`Optimizer`: the base class that owns the learning rate (a number or a schedule), the
+step counter and the slot variables, and runs the life cycle (`build`, `apply` with its
+gradient clipping, decoupled weight decay and NaN guard, `get_config`). See
+`lowtf.optimizers` for the contract.
 """
+
+import math
+import numbers
 
 import numpy as np
 import tensorflow as tf
 
+from lowtf.optimizers import schedules
 from lowtf.optimizers.checks import (
     _check_kwargs,
+    _check_number,
     _config_error,
     check_learning_rate,
 )
@@ -24,36 +30,65 @@ class Optimizer(tf.Module):
     `_update_step` (the update of one variable), and add their hyperparameters
     to `get_config`.
 
+    Each update first clips the gradients (at most one of `clipnorm`,
+    `global_clipnorm`, `clipvalue`, as the Keras arguments of those names), then
+    (AdamW, SGDW) decays the weights, `w -= w * weight_decay * lr`, then applies
+    the subclass's step to the decayed weights, as Keras does.
+
     Args:
-        learning_rate: initial learning rate, > 0.
+        learning_rate: a number > 0, or a schedule (`lowtf.optimizers.schedules`, or
+            its `get_config()` dict): the rate of each update is
+            `schedule(iterations) * learning_rate_scale`.
         name: module name, a Python identifier; defaults to the class name.
+        clipnorm: clip each gradient to this L2 norm (`tf.clip_by_norm`).
+        clipvalue: clip each gradient element to [-clipvalue, clipvalue].
+        global_clipnorm: scale all gradients together so their global L2 norm is at
+            most this (`tf.clip_by_global_norm`).
 
     Raises:
-        ConfigError: learning_rate or name is invalid.
+        ConfigError: an argument is invalid, or more than one clipping is given.
 
     Attributes:
-        learning_rate: float32 `tf.Variable`. Read it, `.assign()` to it, or set
-            `optimizer.learning_rate = x` (which assigns, so traced functions
-            see the new value).
+        learning_rate: float32 `tf.Variable`. With a number: read it, `.assign()` to
+            it, or set `optimizer.learning_rate = x` (which assigns, so traced
+            functions see the new value). With a schedule it is written by every
+            update and reads the rate of the last update (before the first one,
+            the rate of the first); change the rate with `scale_learning_rate`.
+        learning_rate_scale: with a schedule, a float32 `tf.Variable` (in the
+            checkpoint) multiplying its rates, 1.0 at first; None otherwise.
         iterations: int64 `tf.Variable`, the number of `apply` calls so far.
     """
 
-    def __init__(self, learning_rate, name=None):
+    def __init__(self, learning_rate, name=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
         owner = type(self).__name__
-        learning_rate = check_learning_rate(learning_rate, owner)
+        schedule, learning_rate = _rate_or_schedule(learning_rate, owner)
         name = name or owner
         if not isinstance(name, str) or not name.isidentifier():
             raise _config_error(
                 f"{owner}: name must be a Python identifier, got {name!r}"
             )
+        self.clipnorm = _check_positive(owner, "clipnorm", clipnorm)
+        self.clipvalue = _check_positive(owner, "clipvalue", clipvalue)
+        self.global_clipnorm = _check_positive(owner, "global_clipnorm", global_clipnorm)
+        clipping = [arg for arg in ("clipnorm", "global_clipnorm", "clipvalue")
+                    if getattr(self, arg) is not None]
+        if len(clipping) > 1:
+            raise _config_error(
+                f"{owner}: give at most one of clipnorm, global_clipnorm and clipvalue, "
+                f"got {' and '.join(clipping)} (Keras would silently use only the "
+                "first); pick one"
+            )
+        self.weight_decay, self.exclude_from_weight_decay = None, ()
         super().__init__(name=name)
+        self._schedule = schedule
         self._initial_learning_rate = learning_rate
         # ONLY_FIRST_REPLICA: when built under a strategy, one replica's
         # update of these counts for all.
         first_replica = tf.VariableAggregation.ONLY_FIRST_REPLICA
         with self.name_scope:
             self._learning_rate = tf.Variable(
-                learning_rate,
+                learning_rate if schedule is None else schedule(0),
                 dtype=tf.float32,
                 trainable=False,
                 name="learning_rate",
@@ -66,10 +101,21 @@ class Optimizer(tf.Module):
                 name="iterations",
                 aggregation=first_replica,
             )
+            if schedule is not None:
+                # Created only with a schedule: checkpoints of constant-rate optimizers
+                # keep their keys.
+                self._learning_rate_scale = tf.Variable(
+                    1.0,
+                    dtype=tf.float32,
+                    trainable=False,
+                    name="learning_rate_scale",
+                    aggregation=first_replica,
+                )
         self._slots = []  # one {slot name: tf.Variable} dict per built variable
         # Tuple of Variable.ref(): identifies the built variables without
         # tracking them (a tuple of non-trackables is stored as is).
         self._variable_refs = None
+        self._decayed = ()  # per built variable: whether weight decay applies to it
 
     @property
     def learning_rate(self):
@@ -77,10 +123,59 @@ class Optimizer(tf.Module):
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if self._schedule is not None:
+            raise _config_error(
+                f"{type(self).__name__}: the learning rate follows its schedule "
+                f"{self._schedule!r} and cannot be set; use "
+                "optimizer.scale_learning_rate(factor) to scale it"
+            )
         # Assign rather than rebind: traced functions keep reading the variable.
         if not tf.is_tensor(value):
             value = check_learning_rate(value, type(self).__name__)
         self._learning_rate.assign(value)
+
+    @property
+    def schedule(self):
+        """The learning-rate schedule, or None for a number."""
+        return self._schedule
+
+    @property
+    def learning_rate_scale(self):
+        return getattr(self, "_learning_rate_scale", None)
+
+    def scale_learning_rate(self, factor):
+        """Multiplies the learning rate of the next updates by `factor` (> 0), eagerly.
+
+        With a number it assigns `learning_rate * factor`; with a schedule it multiplies
+        `learning_rate_scale`, which multiplies every later rate of the schedule. Either
+        way the change is state saved in checkpoints, not configuration.
+
+        Returns:
+            The rate the next update will use (a Python float).
+        """
+        owner = type(self).__name__
+        factor = _check_number(owner, "scale_learning_rate factor", factor, 0.0, math.inf,
+                               low_open=True)
+        if self._schedule is None:
+            new = float(self._learning_rate.numpy()) * factor
+            check_learning_rate(new, f"{owner}.scale_learning_rate")
+            self._learning_rate.assign(new)
+        else:
+            scale = self._learning_rate_scale
+            new = float(scale.numpy()) * factor
+            _check_number(owner, "learning_rate_scale", new, 0.0, math.inf, low_open=True)
+            scale.assign(new)
+        return self.next_learning_rate()
+
+    def next_learning_rate(self):
+        """The rate the next update will use, as a Python float (call eagerly)."""
+        return float(self._rate().numpy())
+
+    def _rate(self):
+        """The float32 rate of the update after `iterations` updates."""
+        if self._schedule is None:
+            return self._learning_rate.read_value()
+        return self._schedule(self._iterations) * self._learning_rate_scale
 
     @property
     def iterations(self):
@@ -138,6 +233,7 @@ class Optimizer(tf.Module):
                     f"unknown shape {variable.shape}"
                 )
         specs = self._slot_specs()
+        self._decayed = tuple(self._uses_weight_decay(v) for v in variables)
         with self.name_scope:
             self._slots = [
                 {slot: self._make_slot(v, slot, init) for slot, init in specs.items()}
@@ -226,31 +322,42 @@ class Optimizer(tf.Module):
                     "the tf.function that applies gradients"
                 )
             self.build(variables)
+        lr = self._rate()  # read before iterations moves on
         if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
             strategy = tf.distribute.get_strategy()
             local = strategy.experimental_local_results
             for gradient, variable in zip(gradients, variables):
                 self._check_gradient(local(gradient)[0], variable)
+            # The gradients are all-reduced already: every device's copies are equal, so
+            # the global norm is computed once, from the first device's.
+            scale = self._global_scale([local(g)[0] for g in gradients], variables)
             if if_finite is not None:  # decided once, on the first device's copies
                 if_finite = self._all_finite(if_finite, [
-                    self._new_values(local(v)[0], local(g)[0], self._local_slots(v))
+                    self._new_values(local(v)[0], local(g)[0], self._local_slots(v), lr,
+                                     self._decays(v), scale)
                     for g, v in zip(gradients, variables)])
             for gradient, variable in zip(gradients, variables):
                 # Runs the update on each device with that device's copies of the
                 # variable, its slots and the (already all-reduced) gradient.
                 strategy.extended.update(
                     variable, self._update_one,
-                    args=(gradient, self._slots[self._index_of(variable)], if_finite),
+                    args=(gradient, self._slots[self._index_of(variable)], lr,
+                          self._decays(variable), scale, if_finite),
                     group=False)
         else:
             for gradient, variable in zip(gradients, variables):
                 self._check_gradient(tf.convert_to_tensor(gradient), variable)
-            new = [self._new_values(v, g, self._slots[self._index_of(v)])
+            scale = self._global_scale(gradients, variables)
+            new = [self._new_values(v, g, self._slots[self._index_of(v)], lr,
+                                    self._decays(v), scale)
                    for g, v in zip(gradients, variables)]
             if if_finite is not None:
                 if_finite = self._all_finite(if_finite, new)
             self._assign([(variable, value, self._slots[self._index_of(variable)], slot_values)
                           for variable, (value, slot_values) in zip(variables, new)], if_finite)
+        if self._schedule is not None:  # the rate of the last (applied) update
+            self._learning_rate.assign(
+                lr if if_finite is None else tf.where(if_finite, lr, self._learning_rate))
         if if_finite is None:
             self._iterations.assign_add(1)
             return None
@@ -278,14 +385,52 @@ class Optimizer(tf.Module):
                 f"match variable {variable.name!r} of shape {variable.shape}"
             )
 
-    def _new_values(self, variable, gradient, slots):
-        """`(new value, {slot: new value})` of one variable; assigns nothing."""
-        gradient = tf.convert_to_tensor(gradient)
-        lr = tf.cast(self._learning_rate.read_value(), variable.dtype)
-        return self._update_step(tf.cast(gradient, variable.dtype), variable, slots, lr)
+    def _decays(self, variable):
+        return bool(self._decayed) and self._decayed[self._index_of(variable)]
 
-    def _update_one(self, variable, gradient, slots, if_finite=None):
-        value, slot_values = self._new_values(variable, gradient, slots)
+    def _uses_weight_decay(self, variable):
+        """Whether weight decay applies to `variable` (decided once, at `build`)."""
+        if self.weight_decay is None or self.weight_decay == 0:
+            return False
+        return not any(part in variable.name for part in self.exclude_from_weight_decay)
+
+    def _global_scale(self, gradients, variables):
+        """With `global_clipnorm`, the factor of every gradient (NaN when the norm is not
+        finite, so the NaN guard refuses the update); else None. As Keras's
+        `clip_by_global_norm`."""
+        if self.global_clipnorm is None:
+            return None
+        squares = [tf.cast(tf.reduce_sum(tf.square(tf.cast(tf.convert_to_tensor(g),
+                                                           v.dtype))), tf.float32)
+                   for g, v in zip(gradients, variables)]
+        norm = tf.sqrt(tf.reduce_sum(tf.stack(squares)))
+        clip = self.global_clipnorm
+        return clip * tf.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
+
+    def _clip(self, gradient, scale):
+        if scale is not None:
+            return gradient * tf.cast(scale, gradient.dtype)
+        if self.clipnorm is not None:
+            return tf.clip_by_norm(gradient, self.clipnorm)
+        if self.clipvalue is not None:
+            return tf.clip_by_value(gradient, -self.clipvalue, self.clipvalue)
+        return gradient
+
+    def _new_values(self, variable, gradient, slots, lr, decay=False, scale=None):
+        """`(new value, {slot: new value})` of one variable; assigns nothing.
+
+        The gradient is clipped, the weight decayed (`w - w * weight_decay * lr`, as
+        Keras's `_apply_weight_decay`), then the subclass's step applied to the result.
+        """
+        gradient = tf.cast(tf.convert_to_tensor(gradient), variable.dtype)
+        gradient = self._clip(gradient, scale)
+        lr = tf.cast(lr, variable.dtype)
+        if decay:
+            variable = variable - variable * tf.cast(self.weight_decay, variable.dtype) * lr
+        return self._update_step(gradient, variable, slots, lr)
+
+    def _update_one(self, variable, gradient, slots, lr, decay, scale, if_finite=None):
+        value, slot_values = self._new_values(variable, gradient, slots, lr, decay, scale)
         self._assign([(variable, value, slots, slot_values)], if_finite)
 
     @staticmethod
@@ -315,12 +460,31 @@ class Optimizer(tf.Module):
     def get_config(self):
         """Returns a JSON-serialisable dict: name, learning rate, hyperparameters.
 
-        The learning rate is the variable's current value (call eagerly).
+        The learning rate is the variable's current value (call eagerly), or the
+        schedule's `get_config()`. Clipping appears only when set, so the configs
+        (recorded in checkpoints) of runs without it are as they were.
         """
-        learning_rate = float(self._learning_rate.numpy())
-        if np.float32(self._initial_learning_rate) == np.float32(learning_rate):
-            learning_rate = self._initial_learning_rate  # 0.01, not 0.009999999776
-        return {"name": self.name, "learning_rate": learning_rate}
+        if self._schedule is not None:
+            learning_rate = self._schedule.get_config()
+        else:
+            learning_rate = float(self._learning_rate.numpy())
+            if np.float32(self._initial_learning_rate) == np.float32(learning_rate):
+                learning_rate = self._initial_learning_rate  # 0.01, not 0.009999999776
+        config = {"name": self.name, "learning_rate": learning_rate}
+        for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if getattr(self, arg) is not None:
+                config[arg] = getattr(self, arg)
+        return config
+
+    def _set_weight_decay(self, weight_decay, exclude_from_weight_decay):
+        """Turns on decoupled weight decay (AdamW, SGDW); call in `__init__`."""
+        owner = type(self).__name__
+        self.weight_decay = _check_number(owner, "weight_decay", weight_decay, 0.0, math.inf)
+        self.exclude_from_weight_decay = _check_names(owner, exclude_from_weight_decay)
+
+    def _weight_decay_config(self):
+        return {"weight_decay": self.weight_decay,
+                "exclude_from_weight_decay": list(self.exclude_from_weight_decay)}
 
     @classmethod
     def from_config(cls, config):
@@ -331,3 +495,35 @@ class Optimizer(tf.Module):
         """
         _check_kwargs(cls, config, f"{cls.__name__}.from_config")
         return cls(**config)
+
+
+def _rate_or_schedule(value, owner):
+    """`(schedule, None)` for a schedule (or its config dict), `(None, rate)` for a number."""
+    if isinstance(value, dict):
+        value = schedules.from_config(value)
+    if isinstance(value, schedules.Schedule):
+        return value, None
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise _config_error(
+            f"{owner}: learning_rate must be a number in (0.0, inf) or a schedule from "
+            f"lowtf.optimizers.schedules, got {value!r}"
+        )
+    return None, check_learning_rate(value, owner)
+
+
+def _check_positive(owner, arg, value):
+    """None, or a number > 0 that float32 holds."""
+    if value is None:
+        return None
+    return _check_number(owner, arg, value, 0.0, math.inf, low_open=True)
+
+
+def _check_names(owner, names):
+    """A tuple of variable-name substrings."""
+    if not isinstance(names, (list, tuple)) or \
+            not all(isinstance(n, str) and n for n in names):
+        raise _config_error(
+            f"{owner}: exclude_from_weight_decay must be a list of variable-name "
+            f"substrings, e.g. ('bias', 'beta', 'gamma'), got {names!r}"
+        )
+    return tuple(names)

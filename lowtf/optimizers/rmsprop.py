@@ -17,12 +17,13 @@ class RMSprop(Optimizer):
     directly or through momentum `m = momentum * m + step`, `w -= m`.
 
     Args:
-        learning_rate: > 0.
+        learning_rate: > 0, or a schedule (`lowtf.optimizers.schedules`).
         rho: in [0, 1), decay of the squared-gradient average.
         momentum: in [0, 1); 0 creates no momentum slot.
         epsilon: > 0.
         centered: normalise by the gradient variance instead of the raw second moment.
         name: module name (a Python identifier).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping (`Optimizer`).
 
     Raises:
         ConfigError: a hyperparameter is out of range.
@@ -36,8 +37,11 @@ class RMSprop(Optimizer):
         epsilon=1e-7,
         centered=False,
         name=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
     ):
-        super().__init__(learning_rate, name)
+        super().__init__(learning_rate, name, clipnorm, clipvalue, global_clipnorm)
         self.rho = _check_number("RMSprop", "rho", rho, 0.0, 1.0)
         self.momentum = _check_number("RMSprop", "momentum", momentum, 0.0, 1.0)
         self.epsilon = _check_number(
