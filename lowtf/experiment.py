@@ -29,7 +29,7 @@ from lowtf.errors import ConfigError, check_count
 from lowtf.models import EXPERIMENT_MODULE_PREFIX, builder_record, summary
 from lowtf.actions import Action, EarlyStopping
 from lowtf.network import dnn
-from lowtf.optimizers import check_learning_rate, get_optimizer
+from lowtf.optimizers import check_learning_rate, get_optimizer, schedules
 from lowtf.run_dir import RunDir
 from lowtf.storage import ensure_writable
 from lowtf.techniques import Techniques
@@ -119,9 +119,12 @@ class Experiment:
         check_count("epochs", self.epochs)
         if any(u < 1 for u in self.hidden):
             raise ConfigError(f"hidden layer sizes must be >= 1, got {self.hidden}")
-        if not callable(self.learning_rate):  # else a schedule, checked by the optimizer
-            object.__setattr__(self, "learning_rate",
-                               check_learning_rate(self.learning_rate, "Experiment"))
+        rate = self.learning_rate
+        if isinstance(rate, dict):  # a schedule's config, as results.json records it
+            rate = schedules.from_config(rate)
+        if not isinstance(rate, schedules.Schedule):
+            rate = check_learning_rate(rate, "Experiment")
+        object.__setattr__(self, "learning_rate", rate)
         self._check_json("optimizer_args")
         Techniques(l2=self.l2, accumulate=self.accumulate, ema=self.ema,
                    precision=self.precision)

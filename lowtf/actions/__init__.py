@@ -5,7 +5,7 @@
 
 Built in (the trainer adds them): `Checkpoints`, `EarlyStopping`, `TensorBoard`,
 `ValidationImages`, `HistoryFile`, `Console`, `EvaluateEvery`. Yours to add: `Profile`
-(the profiler on a range of steps). Yours run first, so what they change
+(the profiler on a range of steps), `ReduceLROnPlateau`. Yours run first, so what they change
 (a learning rate, their own `tf.Variable` state) is in the epoch's checkpoint.
 """
 
