@@ -87,6 +87,20 @@ def test_flatten_matches_keras():
     assert out.shape == (3, 40) and tuple(L.Flatten().output_shape((None, 4, 5, 2))) == (None, 40)
 
 
+@pytest.mark.parametrize("target", [(28, 28, 1), (-1, 4), (784,)])
+def test_reshape_matches_keras(target):
+    x = data((3, 28, 28))
+    out = compare_with_keras(L.Reshape(target), keras.layers.Reshape(target), x)
+    assert tuple(L.Reshape(target).output_shape((None, 28, 28)))[1:] == out.shape[1:]
+
+
+def test_reshape_refuses_a_shape_of_another_size():
+    with pytest.raises(lt.DataError, match="784 values.*\\[5, 5\\]"):
+        L.Reshape((5, 5))(tf.zeros([2, 28, 28]))
+    with pytest.raises(lt.ConfigError, match="at most one -1"):
+        L.Reshape((-1, -1))
+
+
 def test_dropout_has_keras_semantics():
     x = tf.ones((200, 50))
     for rate in (0.2, 0.5):

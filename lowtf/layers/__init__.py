@@ -4,6 +4,7 @@
     Conv2D                             2-D convolution over NHWC images
     MaxPool2D, AvgPool2D               pooling windows
     Flatten                            examples to vectors
+    Reshape                            examples to another shape ([28, 28] -> [28, 28, 1])
     Activation                         an element-wise function
     Dropout                            random dropping while training
     BatchNorm                          batch normalisation
@@ -24,7 +25,8 @@ from lowtf.layers.dense import Dense, NeuronLayer, neuron_layer
 from lowtf.layers.dropout import Dropout
 from lowtf.layers.flatten import Flatten
 from lowtf.layers.pooling import AvgPool2D, MaxPool2D
+from lowtf.layers.reshape import Reshape
 from lowtf.layers.sequential import Sequential
 
 __all__ = ["Activation", "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten",
-           "Layer", "MaxPool2D", "NeuronLayer", "Sequential", "neuron_layer"]
+           "Layer", "MaxPool2D", "NeuronLayer", "Reshape", "Sequential", "neuron_layer"]
