@@ -3,7 +3,11 @@ weights, mixed precision, scalars logged from inside the step, evaluation every 
 and the profiler; each is recorded in the run's configuration."""
 
 import glob
+import gzip
+import json
 import os
+import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ import lowtf as lt
 from conftest import make_classification
 from lowtf.checkpoints import CheckpointMismatchError
 from lowtf.ema import WeightAverage
+from test_tensorboard_server import TENSORBOARD, free_port, get
 
 
 def data(n=400, seed=0):
@@ -30,6 +35,12 @@ def trainer_for(run_dir=None, optimizer=None, **kw):
 
 def weights(trainer):
     return [v.numpy() for v in trainer.model.trainable_variables]
+
+
+def get_json(url, path, **params):
+    """A TensorBoard JSON answer (the profile plugin gzips its own, asked or not)."""
+    body = get(url, path, **params)
+    return json.loads(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
 
 
 def scalars(run_dir, split, tag):
@@ -240,6 +251,26 @@ def test_the_profiler_traces_its_steps_for_the_profile_tab(tmp_path):
     assert traces and os.path.getsize(traces[0]) > 0
     with pytest.raises(lt.ConfigError, match="stop .* must be after start"):
         lt.actions.Profile(5, 5)
+    # TensorBoard's Profile tab (its plugin's own HTTP API) finds the trace and its tools.
+    port = free_port()
+    process = subprocess.Popen([TENSORBOARD, "--logdir", str(tmp_path), "--host", "127.0.0.1",
+                                "--port", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline, runs = time.monotonic() + 120, []
+        while time.monotonic() < deadline and not runs:
+            try:
+                assert get_json(url, "/data/plugins_listing")["profile"]["enabled"]
+                runs = get_json(url, "/data/plugin/profile/runs")
+            except OSError:
+                time.sleep(0.5)
+        assert len(runs) == 1 and runs[0].startswith("run/"), runs
+        tools = get_json(url, "/data/plugin/profile/run_tools", run=runs[0])
+        assert {"overview_page", "op_profile"} <= set(tools), tools
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("change", [{"l2": 0.001}, {"accumulate": 2}, {"ema": 0.99},
