@@ -1,7 +1,8 @@
 """One decision: may this run resume with these settings?
 
 A run records its configuration (model, loss, optimizer, metrics, batch size, seed,
-shuffling, early stopping, metadata) in every checkpoint; a run that resumes must use
+shuffling, early stopping, metadata, techniques, the settings of actions that change
+training) in every checkpoint; a run that resumes must use
 the same, except for the keys that only record facts or extend the run. The trainer
 asks before it restores a checkpoint, the sweep before it continues a finished trial.
 """
@@ -28,7 +29,7 @@ def differences(stored, now, ignore=RESUMABLE_KEYS, defaults=None):
 def check_resumable(prefix, stored, now):
     """Raises CheckpointMismatchError, before anything is restored, when the checkpoint at
     `prefix` (configuration `stored`) is of another configuration than `now`."""
-    diff = differences(stored, now, defaults={"techniques": TECHNIQUE_DEFAULTS})
+    diff = differences(stored, now, defaults={"techniques": TECHNIQUE_DEFAULTS, "actions": {}})
     if diff:
         lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
         raise CheckpointMismatchError(

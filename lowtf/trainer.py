@@ -216,6 +216,8 @@ class Trainer:
                                     {**hparams_of(config, self.optimizer.learning_rate.numpy(), epochs),
                                      **(hparams or {})},
                                     trial_id, epochs)
+        config["actions"] = {a.name: a.settings() for a in run_actions
+                             if a.settings() is not None and a is not early_stopping}
         self.checkpoint.actions = action_states(run_actions)
         self._stateful_actions = [a.name for a in run_actions if a.variables]
         first_fit = not self._started

@@ -282,6 +282,19 @@ def test_resuming_with_another_technique_is_refused_with_the_difference(tmp_path
         trainer_for(tmp_path / "run", **change).fit(train, epochs=2, batch_size=50)
 
 
+def test_resuming_with_other_plateau_settings_is_refused(tmp_path):
+    train, val = data()
+    plateau = lambda factor: lt.actions.ReduceLROnPlateau(factor=factor, patience=1)  # noqa: E731
+    trainer_for(tmp_path / "run").fit(train, val, epochs=1, batch_size=50,
+                                      actions=[plateau(0.5)])
+    with pytest.raises(CheckpointMismatchError, match="actions.*0.5.*0.1"):
+        trainer_for(tmp_path / "run").fit(train, val, epochs=2, batch_size=50,
+                                          actions=[plateau(0.1)])
+    history = trainer_for(tmp_path / "run").fit(train, val, epochs=2, batch_size=50,
+                                                actions=[plateau(0.5)])
+    assert len(history["loss"]) == 2
+
+
 @pytest.mark.parametrize("bad, message", [({"l2": -1.0}, "l2 must be"),
                                           ({"accumulate": 0}, "accumulate must be"),
                                           ({"ema": 1.0}, "ema must be a decay"),

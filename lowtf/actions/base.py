@@ -40,6 +40,11 @@ class Action(tf.Module):
         super().__init__(name=name)
         self.every_steps = check_count("every_steps", every_steps, optional=True)
 
+    def settings(self):
+        """What a resumed run must keep (recorded in the run's configuration; a resume with
+        other settings is refused), or None: nothing."""
+        return None
+
     def next_due(self, step):
         """The first global step after `step` at which `on_steps` is due (None: never).
         The controller ends its traced calls there. By default the next multiple of

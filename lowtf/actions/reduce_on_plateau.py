@@ -70,6 +70,12 @@ class ReduceLROnPlateau(Action):
 
     monitor = property(lambda self: self.criterion.monitor)
 
+    def settings(self):
+        """What a resumed run must keep: lowering the rate differently is another run."""
+        return {"monitor": self.monitor, "mode": self.criterion.mode,
+                "min_delta": self.criterion.min_delta, "factor": self.factor,
+                "patience": self.patience, "cooldown": self.cooldown, "min_lr": self.min_lr}
+
     def __repr__(self):
         return (f"ReduceLROnPlateau(monitor={self.monitor!r}, factor={self.factor}, "
                 f"patience={self.patience}, cooldown={self.cooldown}, min_lr={self.min_lr})")
