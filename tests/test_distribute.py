@@ -40,6 +40,9 @@ def test_mirrored_over_two_devices_equals_one_device():
         assert report[path]["max_weight_diff"] < 1e-5, report[path]
         for key, (single, mirrored) in report[path]["history"].items():
             np.testing.assert_allclose(single, mirrored, rtol=1e-5, atol=1e-6, err_msg=key)
+    assert report["techniques"]["max_weight_diff"] < 1e-5, report["techniques"]
+    for key, (single, mirrored) in report["techniques"]["history"].items():
+        np.testing.assert_allclose(single, mirrored, rtol=1e-5, atol=1e-6, err_msg=key)
     assert "must divide evenly over the 2 replicas" in report["odd_batch_error"]
     assert "inside strategy.scope()" in report["outside_scope_error"]
     assert report["nonfinite_step"] == 7 and report["nonfinite_iterations"] == 6

@@ -29,6 +29,22 @@ for resident in (True, False):
         "max_weight_diff": max(float(np.abs(ws[k] - wm[k]).max()) for k in ws),
         "history": {k: (hs[k], hm[k]) for k in ("loss", "accuracy", "val_accuracy")},
     }
+# The loop's techniques (L2, accumulation, EMA) on 2 replicas equal one device.
+runs = {}
+for name, strat in (("single", None), ("mirrored", strategy)):
+    trainer = lt.Trainer(lambda: lt.dnn(784, (32,), 10, seed=0), l2=1e-3, accumulate=2,
+                         ema=0.9, optimizer=lt.optimizers.Adam(0.01, global_clipnorm=1.0),
+                         strategy=strat, verbose=0)
+    history = trainer.fit((x, y), (x[:100], y[:100]), epochs=2, batch_size=50)
+    runs[name] = (trainer, history)
+(single, hs), (mirrored, hm) = runs["single"], runs["mirrored"]
+pairs = [(a.numpy(), b.numpy()) for a, b in zip(
+    [*single.model.trainable_variables, *single.loop.ema.averages],
+    [*mirrored.model.trainable_variables, *mirrored.loop.ema.averages])]
+report["techniques"] = {
+    "max_weight_diff": max(float(np.abs(a - b).max()) for a, b in pairs),
+    "history": {k: (hs[k], hm[k]) for k in ("loss", "l2_loss", "accuracy", "val_loss")},
+}
 # A finite loss with NaN gradients (as oneDNN's fused kernels can give) on 2 replicas:
 # the update is refused on both, nothing non-finite reaches a weight or a slot.
 from test_nonfinite_guard import data, poisoned_loss  # noqa: E402
