@@ -10,8 +10,8 @@
     restored = lt.restore("logs/my_run")   # in a fresh process: the network alone
 
 Families are namespaces: `lt.actions`, `lt.activations`, `lt.data`, `lt.initializers`,
-`lt.layers`, `lt.losses`, `lt.metrics`, `lt.optimizers`, `lt.precision`, `lt.sweep`.
-Everything is imported on first
+`lt.layers`, `lt.losses`, `lt.metrics`, `lt.optimizers`, `lt.sweep`; any other module
+is reachable the same way (`lt.precision`, `lt.lr_finder`). Everything is imported on first
 use, so `import lowtf` (and `lowtf --help`) does not pay for TensorFlow until something
 needs it.
 """
@@ -40,7 +40,7 @@ _API = {
                      "NonFiniteLossError"),
 }
 NAMESPACES = ("actions", "activations", "data", "initializers", "layers", "losses", "metrics",
-              "optimizers", "precision", "sweep")
+              "optimizers", "sweep")
 _MODULE_OF = {name: module for module, names in _API.items() for name in names}
 # Where names of the old flat API went, for a helpful AttributeError.
 _MOVED = {
