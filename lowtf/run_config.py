@@ -57,6 +57,10 @@ def hparams_of(config, learning_rate, epochs):
     hparams = {"optimizer": config["optimizer"].get("name", "?"),
                "learning_rate": float(learning_rate), "batch_size": config["batch_size"],
                "epochs": epochs, "seed": config["seed"]}
+    schedule = config["optimizer"].get("learning_rate")
+    if isinstance(schedule, dict):  # a schedule: its rate now says little (0 in a warmup)
+        del hparams["learning_rate"]
+        hparams["schedule"] = schedule.get("class", "?")
     layers = (config["model"] or {}).get("layers")
     if layers:  # a lowtf Network: its shape in two columns
         hparams.update(layers="-".join(str(l[1]) for l in layers[:-1]) or "none",

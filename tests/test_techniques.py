@@ -302,3 +302,15 @@ def test_resuming_with_other_plateau_settings_is_refused(tmp_path):
 def test_bad_technique_settings_are_refused(bad, message):
     with pytest.raises(lt.ConfigError, match=message):
         trainer_for(**bad)
+
+
+def test_a_schedule_shows_on_the_hparams_dashboard_by_its_class():
+    from lowtf.run_config import hparams_of
+    S = lt.optimizers.schedules
+    optimizer = lt.optimizers.SGD(S.Warmup(10, after=S.CosineDecay(0.1, 100)))
+    config = {"optimizer": optimizer.get_config(), "batch_size": 50, "seed": 0,
+              "model": {"class": "x.Model"}}
+    hparams = hparams_of(config, optimizer.learning_rate.numpy(), 3)
+    assert hparams["schedule"] == "Warmup" and "learning_rate" not in hparams
+    constant = {**config, "optimizer": lt.optimizers.SGD(0.1).get_config()}
+    assert hparams_of(constant, 0.1, 3)["learning_rate"] == pytest.approx(0.1)
