@@ -27,7 +27,7 @@ from lowtf.determinism import check_seed, enable_determinism
 from lowtf.distribute import check_devices, is_chief, make_strategy
 from lowtf.errors import ConfigError, check_count
 from lowtf.models import EXPERIMENT_MODULE_PREFIX, builder_record, summary
-from lowtf.actions import Action, EarlyStopping
+from lowtf.actions import Action, EarlyStopping, Monitor
 from lowtf.network import dnn
 from lowtf.optimizers import check_learning_rate, get_optimizer, schedules
 from lowtf.run_dir import RunDir
@@ -267,7 +267,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
               f"batch {experiment.batch_size}, up to {experiment.epochs} epochs, "
               f"{trainer.replicas} replica(s), logs in {experiment.log_dir}", flush=True)
     early = EarlyStopping(monitor=experiment.monitor, patience=experiment.patience) \
-        if experiment.patience else None
+        if experiment.patience else Monitor(experiment.monitor)
     start = time.perf_counter()
     history = trainer.fit(data.train, data.validation, epochs=experiment.epochs,
                           batch_size=experiment.batch_size, early_stopping=early,
@@ -279,6 +279,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
                                    for a in experiment.actions],
                           hparams=hparams, trial_id=trial_id)
     elapsed = time.perf_counter() - start
+    trainer.restore_best()  # the model the run reports is its best checkpoint's
     test = trainer.evaluate(data.test)
     if trainer.writer:
         step = int(trainer.state.step.numpy())

@@ -127,3 +127,28 @@ def test_json_files_are_strict_json(tmp_path):
 
     assert json.loads(path.read_text(), parse_constant=refuse) == {
         "test": {"loss": None, "accuracy": 0.0}, "curve": [1.0, None], "nested": [{"a": None}]}
+
+
+# ---- the test accuracy reported is the best checkpoint's --------------------------------
+
+class ZeroTheWeightsBeforeEpoch3(lt.actions.Action):
+    def on_epoch_start(self, run):
+        if run.epoch == 2:  # the last epoch trains from zeros: the best is epoch 2
+            for variable in run.model.trainable_variables:
+                variable.assign(tf.zeros_like(variable))
+
+
+def test_an_experiment_reports_the_test_accuracy_of_the_checkpoint_it_names(tmp_path):
+    from fake_data import write_fake_fashion_mnist
+    data_dir = write_fake_fashion_mnist(tmp_path / "data")
+    experiment = lt.Experiment(hidden=(16,), epochs=3, patience=None, learning_rate=0.1,
+                               data_dir=str(data_dir), run_dir=str(tmp_path / "run"),
+                               xla=False, image_summaries=False,
+                               actions=(ZeroTheWeightsBeforeEpoch3(),))
+    results = lt.run_experiment(experiment, verbose=0)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["val_accuracy"][2] < max(history["val_accuracy"][:2])
+    assert results["checkpoint"].endswith(f"best/ckpt-{history['step'][1]}")
+    data = lt.load_dataset("fashion_mnist", data_dir=str(data_dir), raw=True)
+    again = lt.restore(tmp_path / "run").evaluate(data.test.images, data.test.labels)
+    assert results["test"] == pytest.approx(again, rel=1e-6)
