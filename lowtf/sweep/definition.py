@@ -18,8 +18,8 @@ from lowtf.optimizers import schedules
 from lowtf.run_dir import SweepDir
 from lowtf.sweep.results import RANK_BY
 from lowtf.sweep.space import (DASHBOARD_NAMES, LogUniform, NamedSchedule, Uniform, _as_list,
-                               _canonical, _format, dashboard_value, normalize, split_dotted,
-                               trial_name)
+                               _canonical, _format, dashboard_value, normalize, safe_name,
+                               split_dotted, trial_name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,12 +144,13 @@ class Sweep:
         for key, values in self._values().items():
             named = {}
             for value in values:
-                other = named.setdefault(_format(value), value)
+                name = safe_name(_format(value))
+                other = named.setdefault(name, value)
                 if other != value:
                     hint = ("; give each schedule a \"label\" in its config dict"
                             if isinstance(value, NamedSchedule) else "")
                     raise ConfigError(f"{key}: values {other!r} and {value!r} would both be "
-                                      f"named {_format(value)!r} in trial ids{hint}")
+                                      f"named {name!r} in trial ids{hint}")
 
     def _check_dict_params(self):
         """`model_args.<key>` needs a model of the base's own, whose builder takes `key`."""

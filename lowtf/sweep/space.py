@@ -279,8 +279,12 @@ def trial_name(params):
     if not params:
         return "base"
     shorts = short_names(params)
-    name = ",".join(f"{shorts[k]}={_format(v)}" for k, v in params.items())
-    return re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)
+    return safe_name(",".join(f"{shorts[k]}={_format(v)}" for k, v in params.items()))
+
+
+def safe_name(text):
+    """`text` with every character a file system may not take replaced by `_`."""
+    return re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)
 
 
 
