@@ -2,7 +2,7 @@
 
 The course's 784-300-100-10 ReLU MLP (`toolkit_mlp.mlp`, the notes' initialisation),
 with a BatchNorm between each hidden layer and its ReLU or without, trained by plain
-gradient descent at 0.01 (the reference) and at 0.1; batches of 50, seed 42, 10 epochs
+gradient descent at 0.01 (the reference), 0.1 and 0.5; batches of 50, seed 42, 10 epochs
 with no early stopping, on the real Fashion-MNIST. Findings: experiments/README.md.
 
     lowtf sweep lab_batch_norm             # or: python experiments/lab_batch_norm.py
@@ -16,8 +16,8 @@ experiment = lt.Experiment(name="lab_batch_norm", model="toolkit_mlp:mlp",
 
 sweep = lt.sweep.Sweep(
     "lab_batch_norm", base=experiment,
-    grid={"model_args.batch_norm": [False, True], "learning_rate": [0.01, 0.1]},
-    description="Batch norm or not on 784-300-100-10 ReLU, SGD 0.01 and 0.1, 10 epochs.")
+    grid={"model_args.batch_norm": [False, True], "learning_rate": [0.01, 0.1, 0.5]},
+    description="Batch norm or not on 784-300-100-10 ReLU, SGD 0.01, 0.1, 0.5, 10 epochs.")
 
 if __name__ == "__main__":
     import sys

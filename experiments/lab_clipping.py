@@ -9,6 +9,7 @@ Fashion-MNIST. No clipping, then the gradient clipped three ways:
     global_clipnorm=1      all gradients scaled together to a global norm <= 1
     clipnorm=1             each variable's gradient scaled to a norm <= 1
     clipvalue=0.5          each gradient component clipped to [-0.5, 0.5]
+    clipvalue=0.05         ... to [-0.05, 0.05] (a step of at most 0.05 per weight)
 
 Findings: experiments/README.md.
 
@@ -24,8 +25,10 @@ sweep = lt.sweep.Sweep(
     configs=[{"optimizer_args.global_clipnorm": None},
              {"optimizer_args.global_clipnorm": 1.0},
              {"optimizer_args.clipnorm": 1.0},
-             {"optimizer_args.clipvalue": 0.5}],
-    description="SGD at 1.0: no clipping vs global_clipnorm 1, clipnorm 1, clipvalue 0.5.")
+             {"optimizer_args.clipvalue": 0.5},
+             {"optimizer_args.clipvalue": 0.05}],
+    description="SGD at 1.0: no clipping vs global_clipnorm 1, clipnorm 1, clipvalue "
+                "0.5 and 0.05.")
 
 if __name__ == "__main__":
     import sys
