@@ -150,6 +150,19 @@ def test_bad_toolkit_values_are_config_errors_naming_the_param(kwargs, words):
     assert words in str(error.value)
 
 
+def test_random_draws_of_a_model_arg_and_a_replaced_schedule_sweep():
+    sweep = lt.sweep.Sweep("r", base=mlp_base(), n_trials=3, seed=1,
+                           random={"model_args.dropout": lt.sweep.Uniform(0.0, 0.5)})
+    rates = [t.experiment.model_args["dropout"] for t in sweep.trials()]
+    assert len(set(rates)) == 3 and all(0 <= r <= 0.5 for r in rates)
+    assert [t.id for t in sweep.trials()] == [f"dropout={r:g}" for r in rates]
+    labs = sw.load_sweep("lab_schedules")
+    again = labs.replace(base={"epochs": 1}, logdir="elsewhere")
+    assert [t.id for t in again.trials()] == [t.id for t in labs.trials()]
+    assert [t.experiment.learning_rate for t in again.trials()] == \
+        [t.experiment.learning_rate for t in labs.trials()]
+
+
 def test_values_from_the_command_line_are_read_as_json():
     assert sw.normalize("model_args.dropout", "0.5") == 0.5
     assert sw.normalize("model_args.batch_norm", "true") is True
