@@ -238,13 +238,10 @@ class Sweep:
         """The trial's values for the HParams dashboard, keyed like the Trainer's own (JSON
         scalars: a schedule is its label, a list its items joined by `-`)."""
         rate = params.get("learning_rate", e.learning_rate)
-        if isinstance(rate, (NamedSchedule, schedules.Schedule)) or any(
-                isinstance(v, NamedSchedule) for v in self._values().get("learning_rate", [])):
-            # One type per dashboard column: with schedules, every rate is a name.
-            rate = _format(rate) if isinstance(rate, (NamedSchedule, float)) \
-                else type(rate).__name__ if isinstance(rate, schedules.Schedule) else str(rate)
-        else:
-            rate = float(rate)
+        # A schedule by its label or class (with schedules in the sweep, every rate
+        # becomes text: `_one_type_per_column`).
+        rate = rate.label if isinstance(rate, NamedSchedule) else type(rate).__name__ \
+            if isinstance(rate, schedules.Schedule) else float(rate)
         values = {"optimizer": e.optimizer, "learning_rate": rate,
                   "batch_size": e.batch_size, "epochs": e.epochs, "seed": e.seed,
                   "sweep": self.name}
