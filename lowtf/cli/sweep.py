@@ -17,7 +17,10 @@ def add_sweep_parser(sub):
                     "trials are skipped and interrupted ones resume, so rerunning the same "
                     "command continues a sweep. Prints and saves (results.csv) a ranked table.",
         epilog="PARAM is one of hidden (alias layers; 300-100 for two layers), activation, "
-               "optimizer, learning_rate (lr), batch_size, epochs, patience, seed. Examples: "
+               "optimizer, learning_rate (lr), batch_size, epochs, patience, seed, l2, ema, "
+               "accumulate, precision, or model_args.KEY / optimizer_args.KEY (a keyword "
+               "of the experiment's model builder or optimizer; values read as JSON, "
+               "e.g. --grid model_args.dropout=0,0.2,0.5). Examples: "
                "lowtf sweep --grid lr=0.003,0.01,0.03 --grid layers=300-100,1000 --epochs 5;  "
                "lowtf sweep --random lr=loguniform:1e-4:1e-1 --random optimizer=adam,momentum "
                "--trials 8;  lowtf sweep lab_learning_rate --parallel 2")

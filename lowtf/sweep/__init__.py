@@ -7,7 +7,10 @@
     result.best["checkpoint"]           # the best trial's best checkpoint
 
 Each trial is an ordinary run (`run_experiment`) in `logs/<sweep>/<trial>`, named after
-the values it tries (`lr=0.01`, `h=300-100,opt=adam`). For TensorBoard's HParams
+the values it tries (`lr=0.01`, `h=300-100,opt=adam`). Besides the Experiment's fields
+(also l2, ema, accumulate, precision), a sweep varies one keyword of the model builder or
+the optimizer as `model_args.<key>` / `optimizer_args.<key>` (trials `dropout=0.3`), and
+learning-rate schedules (`lr=CosineDecay`, or the `"label"` of a schedule's config dict). For TensorBoard's HParams
 dashboard the sweep root holds the search space and the metrics (`hp.hparams_config`),
 each trial its values (written by the Trainer at the trial's root, with the session
 status: success or failure), and in `<trial>/sweep` its best and test metrics and whether

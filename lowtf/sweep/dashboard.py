@@ -42,7 +42,7 @@ def _hparams_config(sweep, trials):
     for key in keys:
         values = [t.hparams[key] for t in trials]
         distinct = sorted(set(values), key=lambda v: (str(type(v)), v))
-        if key == "learning_rate":
+        if key == "learning_rate" and all(isinstance(v, float) for v in values):
             # An interval, so a value written as float32 (0.0099999998) still passes.
             f32 = [float(np.float32(v)) for v in values]
             domain = hp.RealInterval(min(values + f32), max(values + f32))
@@ -83,7 +83,7 @@ def _write_hparams_config(sweep, trials):
             hp.hparams_config(hparams=hparams, metrics=metrics)
         writer.close()
     info = {"name": sweep.name, "description": sweep.description,
-            "base": _jsonable(dataclasses.asdict(sweep.base)),
+            "base": _jsonable(sweep.base.as_record()),
             "grid": _jsonable(sweep.grid), "random": _jsonable(
                 {k: (dataclasses.asdict(v) | {"kind": type(v).__name__})
                  if dataclasses.is_dataclass(v) else v for k, v in sweep.random.items()}),

@@ -4,6 +4,7 @@ find a sweep in `experiments/`, a .py file or a module.
 """
 
 import dataclasses
+import inspect
 import itertools
 import json
 import os
@@ -13,10 +14,12 @@ import numpy as np
 
 from lowtf.errors import ConfigError
 from lowtf.experiment import Experiment, count_params, load_module
+from lowtf.optimizers import schedules
 from lowtf.run_dir import SweepDir
 from lowtf.sweep.results import RANK_BY
-from lowtf.sweep.space import (DASHBOARD_NAMES, LogUniform, Uniform, _as_list, _canonical,
-                               _format, normalize, trial_name)
+from lowtf.sweep.space import (DASHBOARD_NAMES, LogUniform, NamedSchedule, Uniform, _as_list,
+                               _canonical, _format, dashboard_value, normalize, safe_name,
+                               split_dotted, trial_name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +56,13 @@ class Sweep:
             `test_accuracy` or `test_loss`.
 
     Parameters: hidden (alias layers), activation, optimizer, learning_rate (lr),
-    batch_size, epochs, patience, seed, monitor, dataset.
+    batch_size, epochs, patience, seed, monitor, dataset, l2, ema, accumulate (acc),
+    precision (prec), and `model_args.<key>` / `optimizer_args.<key>`: one keyword of the
+    base's model builder or optimizer (`{"model_args.dropout": [0, 0.3]}`: trials
+    `dropout=0`, `dropout=0.3`, each with the base's model_args plus that key). A
+    learning rate may be a schedule (`lt.optimizers.schedules.CosineDecay(...)`) or its
+    config dict, which may carry a `"label"` naming it in trial ids (default: its class
+    name; two different schedules of one sweep need different labels).
     """
 
     def __init__(self, name, base=None, grid=None, random=None, n_trials=None, configs=None,
@@ -83,6 +92,8 @@ class Sweep:
         overlap = set(self.grid) & set(self.random)
         if overlap:
             raise ConfigError(f"{sorted(overlap)} given both as a grid and a random search")
+        self._check_names()
+        self._check_dict_params()
         self.seed, self.logdir, self.description = int(seed), os.fspath(logdir), description
         if rank_by not in RANK_BY:
             raise ConfigError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
@@ -117,6 +128,51 @@ class Sweep:
         if base:
             args["base"] = args["base"].replace(**base) if isinstance(base, dict) else base
         return Sweep(**args)
+
+    def _values(self):
+        """`{param: [values given]}` over the grid, the random choices and the configs."""
+        values = {}
+        for key, space in [*self.grid.items(),
+                           *((k, v) for k, v in self.random.items() if isinstance(v, list)),
+                           *((k, [v]) for c in self.configs for k, v in c.items())]:
+            values.setdefault(key, []).extend(space)
+        return values
+
+    def _check_names(self):
+        """Two different values of a parameter must not share a name in trial ids (two
+        CosineDecay schedules, say): their trials would share a folder."""
+        for key, values in self._values().items():
+            named = {}
+            for value in values:
+                name = safe_name(_format(value))
+                other = named.setdefault(name, value)
+                if other != value:
+                    hint = ("; give each schedule a \"label\" in its config dict"
+                            if isinstance(value, NamedSchedule) else "")
+                    raise ConfigError(f"{key}: values {other!r} and {value!r} would both be "
+                                      f"named {name!r} in trial ids{hint}")
+
+    def _check_dict_params(self):
+        """`model_args.<key>` needs a model of the base's own, whose builder takes `key`."""
+        for key in self.swept:
+            dotted = split_dotted(key)
+            if not dotted or dotted[0] != "model_args":
+                continue
+            if self.base.model is None:
+                raise ConfigError(f"cannot sweep {key!r}: the base experiment has no model of "
+                                  "its own (model=...) to pass model_args to")
+            build = self.base.model_builder.func  # a "file.py:fn" name is loaded here
+            try:
+                signature = inspect.signature(build)
+            except (TypeError, ValueError):
+                continue
+            params = signature.parameters
+            if dotted[1] not in params and not any(p.kind is p.VAR_KEYWORD
+                                                   for p in params.values()):
+                raise ConfigError(
+                    f"cannot sweep {key!r}: the model builder "
+                    f"{getattr(build, '__name__', self.base.model)!r} has no "
+                    f"argument {dotted[1]!r} (it takes {', '.join(params)})")
 
     def _draws(self):
         if not self.random:
@@ -156,32 +212,77 @@ class Sweep:
                         continue
                     ids.add(trial_id)
                     trials.append(self._trial(trial_id, params))
+        _one_type_per_column(trials)
         self._trials = trials
         return trials
 
     def _trial(self, trial_id, params):
-        fields = {k: v for k, v in params.items()}
+        fields = {}
+        for key, value in params.items():
+            dotted = split_dotted(key)
+            if dotted:
+                field, arg = dotted
+                fields[field] = {**(fields.get(field) or getattr(self.base, field) or {}),
+                                 arg: list(value) if isinstance(value, tuple) else value}
+            else:
+                fields[key] = value.schedule if isinstance(value, NamedSchedule) else value
         name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{self.name}-{trial_id}")
         try:
             experiment = dataclasses.replace(
                 self.base, name=name, run_dir=SweepDir(self.root).trial(trial_id).path, **fields)
         except ConfigError as e:
             raise ConfigError(f"trial {trial_id} of sweep {self.name}: {e}") from None
-        return Trial(trial_id, params, experiment, self._trial_hparams(experiment))
+        return Trial(trial_id, params, experiment, self._trial_hparams(experiment, params))
 
-    def _trial_hparams(self, e):
-        """The trial's values for the HParams dashboard, keyed like the Trainer's own."""
-        values = {"optimizer": e.optimizer, "learning_rate": float(e.learning_rate),
-                  "batch_size": e.batch_size, "epochs": e.epochs,
-                  "layers": "-".join(str(u) for u in e.hidden) or "none",
-                  "activation": e.activation, "seed": e.seed,
-                  "depth": len(e.hidden), "n_params": count_params(e.hidden),
+    def _trial_hparams(self, e, params):
+        """The trial's values for the HParams dashboard, keyed like the Trainer's own (JSON
+        scalars: a schedule is its label, a list its items joined by `-`)."""
+        rate = params.get("learning_rate", e.learning_rate)
+        # A schedule by its label or class (with schedules in the sweep, every rate
+        # becomes text: `_one_type_per_column`).
+        rate = rate.label if isinstance(rate, NamedSchedule) else type(rate).__name__ \
+            if isinstance(rate, schedules.Schedule) else float(rate)
+        values = {"optimizer": e.optimizer, "learning_rate": rate,
+                  "batch_size": e.batch_size, "epochs": e.epochs, "seed": e.seed,
                   "sweep": self.name}
+        if e.model is None:
+            values.update(layers="-".join(str(u) for u in e.hidden) or "none",
+                          activation=e.activation, depth=len(e.hidden),
+                          n_params=count_params(e.hidden))
+        else:  # a model of its own: its size is known once built
+            values["model"] = str(e.as_record()["model"]).rsplit(":", 1)[-1]
         for key in self.swept:
-            if key not in ("hidden",) and DASHBOARD_NAMES.get(key, key) not in values:
-                value = getattr(e, key)
-                values[key] = (0 if key == "patience" else "none") if value is None else value
+            name = DASHBOARD_NAMES.get(key, key)
+            if key == "hidden" or name in values:
+                continue
+            dotted = split_dotted(key)
+            if key in params:
+                value = params[key]
+            else:
+                value = (getattr(e, dotted[0]) or {}).get(dotted[1]) if dotted \
+                    else getattr(e, key)
+            if value is None:
+                value = {"patience": 0, "ema": 0.0}.get(key, "none")
+            values[name] = dashboard_value(value)
         return values
+
+
+def _one_type_per_column(trials):
+    """The dashboard takes one type per hparam: numbers mixed with text (0.5 and "none")
+    all become text, ints mixed with floats floats."""
+    keys = {k for t in trials for k in t.hparams}
+    for key in keys:
+        values = [t.hparams[key] for t in trials if key in t.hparams]
+        kinds = {type(v) for v in values}
+        if kinds <= {int, float} and len(kinds) > 1:
+            convert = float
+        elif len(kinds) > 1:
+            convert = _format
+        else:
+            continue
+        for t in trials:
+            if key in t.hparams:
+                t.hparams[key] = convert(t.hparams[key])
 
 
 def load_target(spec=None):

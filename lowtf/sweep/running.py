@@ -20,7 +20,7 @@ from lowtf.run_dir import RunDir
 from lowtf.sweep.dashboard import _write_hparams_config, _write_trial_summaries
 from lowtf.sweep.jsonio import _jsonable
 from lowtf.sweep.results import SweepResult
-from lowtf.sweep.space import DASHBOARD_NAMES, _format
+from lowtf.sweep.space import DASHBOARD_NAMES, dashboard_value
 
 # Experiment fields that do not change what a trial learns.
 # Not settings of the training: where things go, how fast, what is drawn, and the actions
@@ -35,7 +35,8 @@ def _changed_settings(trial, results):
     trial sets it to something other than its default.
     """
     stored = (results or {}).get("experiment") or {}
-    now = _jsonable(dataclasses.asdict(trial.experiment))
+    # As results.json records it: a schedule by its config, a model builder by its name.
+    now = _jsonable(trial.experiment.as_record())
     defaults = _jsonable({f.name: f.default for f in dataclasses.fields(Experiment)})
     return differences({k: v for k, v in stored.items() if k in now}, now,
                        ignore=_COMPARED_AWAY, defaults=defaults)
@@ -75,8 +76,7 @@ def trial_row(trial, status=None):
     results = folder.read_results()
     history = run_history.load(trial.run_dir)[0] or {}
     row = {"trial": trial.id,
-           **{DASHBOARD_NAMES.get(k, k): _format(v) if isinstance(v, tuple) else v
-              for k, v in trial.params.items()}}
+           **{DASHBOARD_NAMES.get(k, k): dashboard_value(v) for k, v in trial.params.items()}}
     if status.get("status") == "failed":
         row["status"] = "failed"
     elif results is not None and status.get("status") == "finished":
@@ -95,7 +95,7 @@ def trial_row(trial, status=None):
         best_val_accuracy=max(val_acc) if val_acc else None,
         best_val_loss=min(val_loss) if val_loss else None,
         final_val_accuracy=val_acc[-1] if val_acc else None,
-        n_params=trial.hparams["n_params"])
+        n_params=trial.hparams.get("n_params"))
     if results is not None:
         for key, value in results.get("test", {}).items():
             row[f"test_{key}"] = value
