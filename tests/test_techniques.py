@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -137,6 +138,25 @@ def test_evaluation_uses_the_averages_and_training_never_sees_them(tmp_path):
     assert restored.evaluate(*val)["loss"] == pytest.approx(with_ema["loss"], rel=1e-6)
     assert lt.restore(tmp_path / "run", model=model, averaged=False).evaluate(*val)["loss"] \
         == pytest.approx(raw["loss"], rel=1e-6)
+
+
+def test_export_of_a_run_with_ema_serves_the_averaged_weights(tmp_path):
+    train, val = data()
+    trainer = trainer_for(tmp_path / "run", ema=0.9)
+    trainer.fit(train, val, epochs=2, batch_size=50)
+    model = lambda: lt.dnn(784, (16,), 10, seed=0)  # noqa: E731
+    averaged = lt.restore(tmp_path / "run", model=model)
+    raw = lt.restore(tmp_path / "run", model=model, averaged=False)
+    path = lt.export_saved_model(averaged, tmp_path / "saved")
+    images = val[0][:20]
+    loaded = tf.saved_model.load(path)  # held: its variables live as long as it does
+    served = loaded.predict_float(tf.constant(images))["logits"].numpy()
+    np.testing.assert_allclose(served, averaged.logits(images), atol=1e-5)
+    assert np.abs(served - raw.logits(images)).max() > 1e-3  # not the raw weights
+    exported = lt.export_saved_model(tmp_path / "run", tmp_path / "saved_from_run")
+    loaded_again = tf.saved_model.load(exported)
+    again = loaded_again.predict_float(tf.constant(images))["logits"].numpy()
+    np.testing.assert_allclose(again, served, atol=1e-6)  # from the run: the averages too
 
 
 def test_restoring_averages_from_a_run_without_ema_is_a_clear_error(tmp_path):
@@ -314,3 +334,15 @@ def test_a_schedule_shows_on_the_hparams_dashboard_by_its_class():
     assert hparams["schedule"] == "Warmup" and "learning_rate" not in hparams
     constant = {**config, "optimizer": lt.optimizers.SGD(0.1).get_config()}
     assert hparams_of(constant, 0.1, 3)["learning_rate"] == pytest.approx(0.1)
+
+
+def test_the_cli_takes_the_techniques_and_refuses_a_bad_profile_range():
+    from lowtf.cli import build_parser
+    args = build_parser().parse_args(
+        ["train", "--ema", "0.99", "--precision", "mixed_bfloat16", "--accumulate", "2",
+         "--l2", "0.001", "--eval-every-steps", "5", "--profile", "2:4"])
+    assert (args.ema, args.precision, args.accumulate, args.l2, args.eval_every_steps,
+            args.profile) == (0.99, "mixed_bfloat16", 2, 0.001, 5, (2, 4))
+    result = subprocess.run([sys.executable, "-m", "lowtf.cli", "train", "--profile", "5:2"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "START:STOP" in result.stderr and "5:2" in result.stderr
