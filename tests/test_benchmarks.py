@@ -78,3 +78,11 @@ def test_xla_choice_benchmark_runs_every_variant(tmp_path):
         default = result["summary"][model]["variants"]["None"]
         assert default["examples_per_second_ratio_to_best_forced"] > 0
     assert result["load_average_start"] is None or len(result["load_average_start"]) == 3
+
+
+def test_the_step_scalars_benchmark_runs_and_neither_variant_retraces():
+    import step_scalars
+    record = step_scalars.main(["--quick"])
+    assert set(record["median_seconds"]) == {"plain", "logged"}
+    assert record["ratio"] > 0 and len(record["epoch_seconds"]["logged"]) == 2
+    assert record["traces"] == {"plain": 1, "logged": 1}
