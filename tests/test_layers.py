@@ -376,3 +376,64 @@ def test_a_sequential_trains_under_mirrored_strategy_on_two_cpus():
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "ok"
+
+
+# ---- image augmentation ---------------------------------------------------------------------
+
+def shifted(image, dy, dx):
+    """`image` moved down `dy` and right `dx` pixels, zeros where nothing moved in."""
+    out = np.zeros_like(image)
+    h, w = image.shape[:2]
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(40, 9, 9), (40, 9, 9, 2)])
+def test_random_shift_moves_each_image_by_at_most_its_pixels(shape):
+    x = data(shape, seed=1) + 1.0  # no zeros of its own
+    y = L.RandomShift(2, seed=4)(x, training=True).numpy()
+    seen = set()
+    for image, out in zip(x, y):
+        offsets = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if np.array_equal(out, shifted(image, dy, dx))]
+        assert len(offsets) == 1, "not a translation by at most 2 pixels"
+        seen.add(offsets[0])
+    assert len(seen) > 10  # the offsets vary from image to image
+    np.testing.assert_array_equal(L.RandomShift(2, seed=4)(x, training=False), x)
+
+
+def test_random_flip_mirrors_about_half_of_the_images():
+    x = data((200, 6, 7), seed=2)
+    y = L.RandomFlip(seed=3)(x, training=True).numpy()
+    flipped = [np.array_equal(out, np.flip(image, axis=1)) for image, out in zip(x, y)]
+    kept = [np.array_equal(out, image) for image, out in zip(x, y)]
+    assert all(f != k for f, k in zip(flipped, kept))
+    assert 70 < sum(flipped) < 130
+
+
+@pytest.mark.numerics
+def test_augmentation_draws_the_same_under_xla_and_after_a_restore(tmp_path):
+    x = tf.constant(data((16, 10, 10), seed=5))
+
+    def make():
+        return L.Sequential([L.RandomShift(2, seed=7), L.RandomFlip(seed=8)],
+                            input_shape=(10, 10))
+
+    plain, compiled = make(), make()
+    step = tf.function(lambda m: m(x, training=True))
+    jitted = tf.function(lambda m: m(x, training=True), jit_compile=True)
+    for _ in range(2):
+        np.testing.assert_array_equal(step(plain), jitted(compiled))
+    saved = tf.train.Checkpoint(model=plain).save(str(tmp_path / "ckpt"))
+    expected = plain(x, training=True).numpy()
+    again = make()
+    tf.train.Checkpoint(model=again).restore(saved)
+    np.testing.assert_array_equal(again(x, training=True), expected)
+
+
+def test_augmentation_settings_are_checked():
+    with pytest.raises(lt.ConfigError, match="pixels must be an int >= 1"):
+        L.RandomShift(0)
+    with pytest.raises(lt.DataError, match="rank"):
+        L.RandomFlip(seed=1)(tf.zeros([4, 5]), training=True)

@@ -7,6 +7,7 @@
     Reshape                            examples to another shape ([28, 28] -> [28, 28, 1])
     Activation                         an element-wise function
     Dropout                            random dropping while training
+    RandomFlip, RandomShift            image augmentation while training
     BatchNorm                          batch normalisation
     Sequential                         layers in order; a lowtf model
     Layer                              the base class (build once, shape checks)
@@ -18,6 +19,7 @@ their variables stay float32.
 """
 
 from lowtf.layers.activation import Activation
+from lowtf.layers.augment import RandomFlip, RandomShift
 from lowtf.layers.base import Layer
 from lowtf.layers.batch_norm import BatchNorm
 from lowtf.layers.conv import Conv2D
@@ -29,4 +31,5 @@ from lowtf.layers.reshape import Reshape
 from lowtf.layers.sequential import Sequential
 
 __all__ = ["Activation", "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten",
-           "Layer", "MaxPool2D", "NeuronLayer", "Reshape", "Sequential", "neuron_layer"]
+           "Layer", "MaxPool2D", "NeuronLayer", "RandomFlip", "RandomShift", "Reshape",
+           "Sequential", "neuron_layer"]
