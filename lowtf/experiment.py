@@ -189,6 +189,14 @@ class Experiment:
             build = self.model
         return functools.partial(build, **(self.model_args or {}))
 
+    def model_factory(self, n_outputs=10):
+        """A zero-argument function building the experiment's model: its own, or the
+        course's DNN with `n_outputs` classes."""
+        if self.model is not None:
+            return self.model_builder
+        return functools.partial(dnn, 784, self.hidden, n_outputs, activation=self.activation,
+                                 seed=self.seed)
+
     def build_model(self):
         """The experiment's own model, built (for summaries; the trainer builds its own)."""
         return self.model_builder()
@@ -221,13 +229,7 @@ class Experiment:
 
 def build_trainer(experiment, class_names=None, verbose=1, strategy=None):
     """The network and trainer an experiment describes (no data loaded)."""
-    n_outputs = len(class_names) if class_names else 10
-
-    def model():
-        return dnn(784, experiment.hidden, n_outputs, activation=experiment.activation,
-                   seed=experiment.seed)
-
-    model = experiment.model_builder or model
+    model = experiment.model_factory(len(class_names) if class_names else 10)
 
     strategy = strategy or make_strategy(experiment.strategy, experiment.devices)
     with strategy.scope():

@@ -36,18 +36,12 @@ def lr_find_command(args):
     from lowtf.datasets import load_dataset
     from lowtf.experiment import load_experiment
     from lowtf.lr_finder import find_learning_rate
-    from lowtf.network import dnn
 
     experiment = load_experiment(args.experiment).replace(
         batch_size=args.batch_size, optimizer=args.optimizer, data_dir=args.data_dir)
     data = load_dataset(experiment.dataset, data_dir=experiment.data_dir, raw=True)
     n_outputs = len(data.class_names) if data.class_names else 10
-
-    def model():  # as lowtf.experiment.build_trainer builds it
-        return dnn(784, experiment.hidden, n_outputs, activation=experiment.activation,
-                   seed=experiment.seed)
-
-    find_learning_rate(experiment.model_builder or model, data.train,
+    find_learning_rate(experiment.model_factory(n_outputs), data.train,
                        optimizer=experiment.optimizer, start=args.start, end=args.end,
                        steps=args.steps, batch_size=experiment.batch_size,
                        run_dir=args.run_dir or f"{experiment.log_dir}_lr_find",
