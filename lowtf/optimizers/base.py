@@ -5,18 +5,19 @@ gradient clipping, decoupled weight decay and NaN guard, `get_config`). See
 """
 
 import math
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from lowtf.optimizers import schedules
 from lowtf.optimizers.checks import (
     _check_kwargs,
+    _check_names,
     _check_number,
     _config_error,
+    _rate_or_schedule,
     check_learning_rate,
 )
+from lowtf.optimizers.clipping import GradientClipping
 
 
 def _variable_name(variable):
@@ -68,17 +69,7 @@ class Optimizer(tf.Module):
             raise _config_error(
                 f"{owner}: name must be a Python identifier, got {name!r}"
             )
-        self.clipnorm = _check_positive(owner, "clipnorm", clipnorm)
-        self.clipvalue = _check_positive(owner, "clipvalue", clipvalue)
-        self.global_clipnorm = _check_positive(owner, "global_clipnorm", global_clipnorm)
-        clipping = [arg for arg in ("clipnorm", "global_clipnorm", "clipvalue")
-                    if getattr(self, arg) is not None]
-        if len(clipping) > 1:
-            raise _config_error(
-                f"{owner}: give at most one of clipnorm, global_clipnorm and clipvalue, "
-                f"got {' and '.join(clipping)} (Keras would silently use only the "
-                "first); pick one"
-            )
+        self._clipping = GradientClipping(owner, clipnorm, clipvalue, global_clipnorm)
         self.weight_decay, self.exclude_from_weight_decay = None, ()
         super().__init__(name=name)
         self._schedule = schedule
@@ -330,7 +321,7 @@ class Optimizer(tf.Module):
                 self._check_gradient(local(gradient)[0], variable)
             # The gradients are all-reduced already: every device's copies are equal, so
             # the global norm is computed once, from the first device's.
-            scale = self._global_scale([local(g)[0] for g in gradients], variables)
+            scale = self._clipping.global_scale([local(g)[0] for g in gradients], variables)
             if if_finite is not None:  # decided once, on the first device's copies
                 if_finite = self._all_finite(if_finite, [
                     self._new_values(local(v)[0], local(g)[0], self._local_slots(v), lr,
@@ -347,7 +338,7 @@ class Optimizer(tf.Module):
         else:
             for gradient, variable in zip(gradients, variables):
                 self._check_gradient(tf.convert_to_tensor(gradient), variable)
-            scale = self._global_scale(gradients, variables)
+            scale = self._clipping.global_scale(gradients, variables)
             new = [self._new_values(v, g, self._slots[self._index_of(v)], lr,
                                     self._decays(v), scale)
                    for g, v in zip(gradients, variables)]
@@ -394,27 +385,9 @@ class Optimizer(tf.Module):
             return False
         return not any(part in variable.name for part in self.exclude_from_weight_decay)
 
-    def _global_scale(self, gradients, variables):
-        """With `global_clipnorm`, the factor of every gradient (NaN when the norm is not
-        finite, so the NaN guard refuses the update); else None. As Keras's
-        `clip_by_global_norm`."""
-        if self.global_clipnorm is None:
-            return None
-        squares = [tf.cast(tf.reduce_sum(tf.square(tf.cast(tf.convert_to_tensor(g),
-                                                           v.dtype))), tf.float32)
-                   for g, v in zip(gradients, variables)]
-        norm = tf.sqrt(tf.reduce_sum(tf.stack(squares)))
-        clip = self.global_clipnorm
-        return clip * tf.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
-
-    def _clip(self, gradient, scale):
-        if scale is not None:
-            return gradient * tf.cast(scale, gradient.dtype)
-        if self.clipnorm is not None:
-            return tf.clip_by_norm(gradient, self.clipnorm)
-        if self.clipvalue is not None:
-            return tf.clip_by_value(gradient, -self.clipvalue, self.clipvalue)
-        return gradient
+    clipnorm = property(lambda self: self._clipping.settings.get("clipnorm"))
+    clipvalue = property(lambda self: self._clipping.settings.get("clipvalue"))
+    global_clipnorm = property(lambda self: self._clipping.settings.get("global_clipnorm"))
 
     def _new_values(self, variable, gradient, slots, lr, decay=False, scale=None):
         """`(new value, {slot: new value})` of one variable; assigns nothing.
@@ -423,7 +396,7 @@ class Optimizer(tf.Module):
         Keras's `_apply_weight_decay`), then the subclass's step applied to the result.
         """
         gradient = tf.cast(tf.convert_to_tensor(gradient), variable.dtype)
-        gradient = self._clip(gradient, scale)
+        gradient = self._clipping.clip(gradient, scale)
         lr = tf.cast(lr, variable.dtype)
         if decay:
             variable = variable - variable * tf.cast(self.weight_decay, variable.dtype) * lr
@@ -470,11 +443,8 @@ class Optimizer(tf.Module):
             learning_rate = float(self._learning_rate.numpy())
             if np.float32(self._initial_learning_rate) == np.float32(learning_rate):
                 learning_rate = self._initial_learning_rate  # 0.01, not 0.009999999776
-        config = {"name": self.name, "learning_rate": learning_rate}
-        for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
-            if getattr(self, arg) is not None:
-                config[arg] = getattr(self, arg)
-        return config
+        return {"name": self.name, "learning_rate": learning_rate,
+                **self._clipping.settings}
 
     def _set_weight_decay(self, weight_decay, exclude_from_weight_decay):
         """Turns on decoupled weight decay (AdamW, SGDW); call in `__init__`."""
@@ -495,35 +465,3 @@ class Optimizer(tf.Module):
         """
         _check_kwargs(cls, config, f"{cls.__name__}.from_config")
         return cls(**config)
-
-
-def _rate_or_schedule(value, owner):
-    """`(schedule, None)` for a schedule (or its config dict), `(None, rate)` for a number."""
-    if isinstance(value, dict):
-        value = schedules.from_config(value)
-    if isinstance(value, schedules.Schedule):
-        return value, None
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
-        raise _config_error(
-            f"{owner}: learning_rate must be a number in (0.0, inf) or a schedule from "
-            f"lowtf.optimizers.schedules, got {value!r}"
-        )
-    return None, check_learning_rate(value, owner)
-
-
-def _check_positive(owner, arg, value):
-    """None, or a number > 0 that float32 holds."""
-    if value is None:
-        return None
-    return _check_number(owner, arg, value, 0.0, math.inf, low_open=True)
-
-
-def _check_names(owner, names):
-    """A tuple of variable-name substrings."""
-    if not isinstance(names, (list, tuple)) or \
-            not all(isinstance(n, str) and n for n in names):
-        raise _config_error(
-            f"{owner}: exclude_from_weight_decay must be a list of variable-name "
-            f"substrings, e.g. ('bias', 'beta', 'gamma'), got {names!r}"
-        )
-    return tuple(names)

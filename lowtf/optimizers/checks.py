@@ -82,3 +82,29 @@ def _check_kwargs(cls, kwargs, what):
             f"{cls.__name__} accepts {', '.join(accepted)}"
         )
 
+
+def _rate_or_schedule(value, owner):
+    """`(schedule, None)` for a schedule (or its config dict), `(None, rate)` for a number."""
+    from lowtf.optimizers import schedules  # it uses these checks
+
+    if isinstance(value, dict):
+        value = schedules.from_config(value)
+    if isinstance(value, schedules.Schedule):
+        return value, None
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise _config_error(
+            f"{owner}: learning_rate must be a number in (0.0, inf) or a schedule from "
+            f"lowtf.optimizers.schedules, got {value!r}"
+        )
+    return None, check_learning_rate(value, owner)
+
+
+def _check_names(owner, names):
+    """A tuple of variable-name substrings."""
+    if not isinstance(names, (list, tuple)) or \
+            not all(isinstance(n, str) and n for n in names):
+        raise _config_error(
+            f"{owner}: exclude_from_weight_decay must be a list of variable-name "
+            f"substrings, e.g. ('bias', 'beta', 'gamma'), got {names!r}"
+        )
+    return tuple(names)
