@@ -351,7 +351,8 @@ class Trainer:
             for due in next_due.values():  # end this call where an action is due
                 if due is not None:
                     n = min(n, max(1, due - step))
-            self.loop.train(n, iterator)
+            with tf.profiler.experimental.Trace("train", step_num=step + 1, _r=1):
+                self.loop.train(n, iterator)  # a step marker, for a profile (lt.actions.Profile)
             new_position = self.position
             steps_done += new_position - position
             self.nonfinite.check_step()

@@ -18,11 +18,12 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio")
 
-# All text of the page, shadow roots included.
+# All text of the page, shadow roots and same-origin frames (the Profile tab) included.
 DEEP_TEXT = """(() => {
   const parts = [];
   const walk = (node) => {
     if (node.shadowRoot) walk(node.shadowRoot);
+    if (node.nodeName === 'IFRAME' && node.contentDocument) walk(node.contentDocument);
     for (const child of node.childNodes) {
       if (child.nodeType === Node.TEXT_NODE) parts.push(child.textContent);
       else if (!['STYLE', 'SCRIPT', 'TEMPLATE'].includes(child.nodeName)) walk(child);

@@ -19,7 +19,8 @@ import lowtf as lt
 from conftest import make_classification
 from lowtf.checkpoints import CheckpointMismatchError
 from lowtf.ema import WeightAverage
-from test_tensorboard_server import TENSORBOARD, free_port, get
+from headless_chromium import Chromium, find_chromium
+from test_tensorboard_server import TENSORBOARD, free_port, get, keep
 
 
 def data(n=400, seed=0):
@@ -266,7 +267,7 @@ def test_the_profiler_traces_its_steps_for_the_profile_tab(tmp_path):
     original = trainer.loop.train
     trainer.loop.train = lambda n, it=None: (calls.append(n), original(n, it))[1]
     trainer.fit(train, epochs=1, batch_size=50, actions=[lt.actions.Profile(2, 5)])
-    assert calls == [2, 3, 3]  # the calls end where the profile starts and stops
+    assert calls == [2, 1, 1, 1, 3]  # up to the start, one marked step per call, the rest
     traces = glob.glob(str(tmp_path / "run" / "plugins" / "profile" / "*" / "*.xplane.pb"))
     assert traces and os.path.getsize(traces[0]) > 0
     with pytest.raises(lt.ConfigError, match="stop .* must be after start"):
@@ -288,6 +289,14 @@ def test_the_profiler_traces_its_steps_for_the_profile_tab(tmp_path):
         assert len(runs) == 1 and runs[0].startswith("run/"), runs
         tools = get_json(url, "/data/plugin/profile/run_tools", run=runs[0])
         assert {"overview_page", "op_profile"} <= set(tools), tools
+        if find_chromium():  # and a real browser shows the tab with our session
+            with Chromium(str(tmp_path / "chromium"), 1280, 900) as browser:
+                browser.open(f"{url}/#profile")
+                text = browser.wait_for_text([runs[0], "Average Step Time"], timeout=120)
+                # the step markers: the overview knows the step time
+                assert runs[0] in text and "Average Step Time" in text, text[:2000]
+                keep(browser.screenshot(str(tmp_path / "profile.png")),
+                     "tensorboard_profile.png")
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -11,9 +11,11 @@ class Profile(Action):
 
     The trace goes to `<run>/plugins/profile/<time>/`, where TensorBoard's Profile tab
     (the `tensorboard-plugin-profile` package, installed with lowtf's `dev` extra) finds
-    it: the time each op took, on which device, and the input pipeline's share. Skip the
-    first steps: they include tracing and XLA compilation. A run that resumes past
-    `stop` profiles nothing.
+    it: the time each op took, on which device, and the input pipeline's share. While it
+    profiles, the loop runs one step per traced call, each marked as a step (`train`,
+    with its number), so the tab's overview shows the step time. Skip the first steps:
+    they include tracing and XLA compilation. A run that resumes past `stop` profiles
+    nothing.
     """
 
     def __init__(self, start=10, stop=20, name="profile"):
@@ -25,10 +27,9 @@ class Profile(Action):
         self.start, self.stop, self.active, self.logdir = start, stop, False, None
 
     def next_due(self, step):
-        for due in (self.start, self.stop):
-            if step < due:
-                return due
-        return None
+        if self.active:  # one step per traced call: the profile marks every step
+            return step + 1 if step < self.stop else None
+        return self.start if step < self.start else None
 
     def on_start(self, run):
         if run.run_dir is None:
