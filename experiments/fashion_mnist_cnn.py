@@ -17,7 +17,7 @@ import lowtf as lt
 L = lt.layers
 S = lt.optimizers.schedules
 
-EPOCHS = 20
+EPOCHS = 30
 BATCH = 128
 STEPS = EPOCHS * (55_000 // BATCH)
 
@@ -41,7 +41,7 @@ def cnn(filters=(32, 64), units=256, dropout=0.4, seed=42):
 
 
 experiment = lt.Experiment(
-    name="fashion_mnist_cnn", model=cnn, model_args={"dropout": 0.4},
+    name="fashion_mnist_cnn", model=cnn, model_args={"dropout": 0.5},
     optimizer="adamw", batch_size=BATCH, epochs=EPOCHS, patience=None,
     learning_rate=S.Warmup(500, after=S.CosineDecay(2e-3, STEPS - 500, alpha=0.01)),
     optimizer_args={"weight_decay": 0.05,
