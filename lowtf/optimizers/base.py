@@ -15,16 +15,16 @@ from lowtf.optimizers.checks import (
     _check_number,
     _config_error,
     _rate_or_schedule,
-    check_learning_rate,
 )
 from lowtf.optimizers.clipping import GradientClipping
+from lowtf.optimizers.learning_rate import LearningRate
 
 
 def _variable_name(variable):
     return getattr(variable, "name", repr(variable))
 
 
-class Optimizer(tf.Module):
+class Optimizer(LearningRate, tf.Module):
     """Base class: owns the learning rate, the step counter and the slot variables.
 
     Subclasses define `_slot_specs` (which slots each variable gets) and
@@ -107,66 +107,6 @@ class Optimizer(tf.Module):
         # tracking them (a tuple of non-trackables is stored as is).
         self._variable_refs = None
         self._decayed = ()  # per built variable: whether weight decay applies to it
-
-    @property
-    def learning_rate(self):
-        return self._learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        if self._schedule is not None:
-            raise _config_error(
-                f"{type(self).__name__}: the learning rate follows its schedule "
-                f"{self._schedule!r} and cannot be set; use "
-                "optimizer.scale_learning_rate(factor) to scale it"
-            )
-        # Assign rather than rebind: traced functions keep reading the variable.
-        if not tf.is_tensor(value):
-            value = check_learning_rate(value, type(self).__name__)
-        self._learning_rate.assign(value)
-
-    @property
-    def schedule(self):
-        """The learning-rate schedule, or None for a number."""
-        return self._schedule
-
-    @property
-    def learning_rate_scale(self):
-        return getattr(self, "_learning_rate_scale", None)
-
-    def scale_learning_rate(self, factor):
-        """Multiplies the learning rate of the next updates by `factor` (> 0), eagerly.
-
-        With a number it assigns `learning_rate * factor`; with a schedule it multiplies
-        `learning_rate_scale`, which multiplies every later rate of the schedule. Either
-        way the change is state saved in checkpoints, not configuration.
-
-        Returns:
-            The rate the next update will use (a Python float).
-        """
-        owner = type(self).__name__
-        factor = _check_number(owner, "scale_learning_rate factor", factor, 0.0, math.inf,
-                               low_open=True)
-        if self._schedule is None:
-            new = float(self._learning_rate.numpy()) * factor
-            check_learning_rate(new, f"{owner}.scale_learning_rate")
-            self._learning_rate.assign(new)
-        else:
-            scale = self._learning_rate_scale
-            new = float(scale.numpy()) * factor
-            _check_number(owner, "learning_rate_scale", new, 0.0, math.inf, low_open=True)
-            scale.assign(new)
-        return self.next_learning_rate()
-
-    def next_learning_rate(self):
-        """The rate the next update will use, as a Python float (call eagerly)."""
-        return float(self._rate().numpy())
-
-    def _rate(self):
-        """The float32 rate of the update after `iterations` updates."""
-        if self._schedule is None:
-            return self._learning_rate.read_value()
-        return self._schedule(self._iterations) * self._learning_rate_scale
 
     @property
     def iterations(self):
