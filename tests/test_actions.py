@@ -7,8 +7,6 @@ The plateau action is the README's, executed as written there.
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ import tensorflow as tf
 
 import lowtf as lt
 from conftest import make_classification
-from test_resume import assert_same_checkpoint, committed_step, kill, wait_for
+from test_resume import assert_same_checkpoint, straight_and_killed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -152,27 +150,10 @@ trainer.fit((data["x"], data["y"]), (data["xv"], data["yv"]), epochs=8, batch_si
 @pytest.mark.numerics
 def test_the_readme_plateau_action_resumes_exactly_after_a_kill(tmp_path):
     x, y = make_classification(300, seed=4)
-    np.savez(tmp_path / "data.npz", x=x[:200], y=y[:200], xv=x[200:], yv=y[200:])
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT.format(action=readme_plateau_action()))
-    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-    def start(run_dir):
-        log = open(tmp_path / f"{run_dir.name}-{len(os.listdir(tmp_path))}.txt", "w+")
-        process = subprocess.Popen([sys.executable, str(script), str(run_dir),
-                                    str(tmp_path / "data.npz")], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        process.log = log
-        return process
-
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    reference, process = start(straight), start(killed)
-    for target in (23, 51):  # 10 steps an epoch: mid-epoch 3 and mid-epoch 6
-        assert wait_for(lambda: committed_step(killed) >= target, process)
-        assert kill(process)
-        process = start(killed)
-    for p in (process, reference):
-        assert p.wait(timeout=300) == 0, (p.log.seek(0), p.log.read())[1]
+    # 10 steps an epoch: killed mid-epoch 3 and mid-epoch 6
+    straight, killed, _ = straight_and_killed(
+        tmp_path, SCRIPT.format(action=readme_plateau_action()),
+        dict(x=x[:200], y=y[:200], xv=x[200:], yv=y[200:]), kill_at=(23, 51))
     histories = [json.loads((d / "history.json").read_text()) for d in (straight, killed)]
     rates = histories[0]["learning_rate"]
     assert min(rates) < rates[0], f"the plateau never came: {rates}"  # the action acted

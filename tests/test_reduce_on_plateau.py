@@ -2,9 +2,6 @@
 schedule, and resumed exactly after kill -9."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -14,9 +11,8 @@ import tensorflow as tf
 import lowtf as lt
 from conftest import make_classification
 from lowtf.errors import ConfigError
-from test_resume import assert_same_checkpoint, committed_step, kill, wait_for
+from test_resume import assert_same_checkpoint, straight_and_killed
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ReduceLROnPlateau = lt.actions.ReduceLROnPlateau
 
 
@@ -158,29 +154,11 @@ def test_resumes_exactly_after_a_kill(tmp_path):
     """With a schedule and ReduceLROnPlateau, killed twice mid-epoch: the same rates,
     losses and a bit-identical final checkpoint as an uninterrupted run."""
     x, y = make_classification(300, seed=4)
-    np.savez(tmp_path / "data.npz", x=x[:200], y=y[:200], xv=x[200:], yv=y[200:])
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-    def start(run_dir):
-        log = open(tmp_path / f"{run_dir.name}-{len(os.listdir(tmp_path))}.txt", "w+")
-        process = subprocess.Popen([sys.executable, str(script), str(run_dir),
-                                    str(tmp_path / "data.npz")], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        process.log = log
-        return process
-
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    reference, process = start(straight), start(killed)
-    for target in (23, 51):  # 10 steps an epoch: mid-epoch 3 and mid-epoch 6
-        assert wait_for(lambda: committed_step(killed) >= target, process)
-        assert kill(process)
-        process = start(killed)
-    for p in (process, reference):
-        assert p.wait(timeout=300) == 0, (p.log.seek(0), p.log.read())[1]
+    # 10 steps an epoch: killed mid-epoch 3 and mid-epoch 6
+    straight, killed, output = straight_and_killed(
+        tmp_path, SCRIPT, dict(x=x[:200], y=y[:200], xv=x[200:], yv=y[200:]),
+        kill_at=(23, 51))
     histories = [json.loads((d / "history.json").read_text()) for d in (straight, killed)]
-    output = open(next(tmp_path.glob("straight-*.txt"))).read()
     assert "learning rate" in output, f"the plateau never came: {histories[0]}"
     assert histories[1]["learning_rate"] == histories[0]["learning_rate"]
     assert histories[1]["val_loss"] == histories[0]["val_loss"]

@@ -141,6 +141,34 @@ def kill(process):
     return process.returncode == -signal.SIGKILL
 
 
+def straight_and_killed(tmp_path, script, arrays, kill_at, timeout=300):
+    """Runs the Python `script` (argv: a run directory, an .npz of `arrays`) twice: straight
+    through, and killed with SIGKILL once a checkpoint at or past each step of `kill_at`
+    is committed, restarted each time. Returns the two run directories and the straight
+    run's output, after both ended well."""
+    np.savez(tmp_path / "data.npz", **arrays)
+    (tmp_path / "train.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+    def start(run_dir):
+        log = open(tmp_path / f"{run_dir.name}-{len(os.listdir(tmp_path))}.txt", "w+")
+        process = subprocess.Popen([sys.executable, str(tmp_path / "train.py"), str(run_dir),
+                                    str(tmp_path / "data.npz")], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        process.log = log
+        return process
+
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    reference, process = start(straight), start(killed)
+    for target in kill_at:
+        assert wait_for(lambda: committed_step(killed) >= target, process, timeout=timeout)
+        assert kill(process)
+        process = start(killed)
+    for p in (process, reference):
+        assert p.wait(timeout=2 * timeout) == 0, output(p)
+    return straight, killed, output(reference)
+
+
 def checkpoint_tensors(prefix):
     reader = tf.train.load_checkpoint(prefix)
     return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()}

@@ -3,18 +3,13 @@ gradient clipping, weight decay, L2, gradient accumulation and EMA, killed twice
 resumed, end bit-identical to the run that was never interrupted."""
 
 import json
-import os
-import subprocess
-import sys
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import make_classification
-from test_resume import assert_same_checkpoint, committed_step, kill, wait_for
+from test_resume import assert_same_checkpoint, straight_and_killed
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = """
 import sys
@@ -46,27 +41,10 @@ trainer.fit((data["x"], data["y"]), (data["xv"], data["yv"]), epochs=6, batch_si
 @pytest.mark.numerics
 def test_all_techniques_at_once_resume_bit_identically_after_kills(tmp_path):
     x, y = make_classification(300, seed=5)
-    np.savez(tmp_path / "data.npz", x=x[:200], y=y[:200], xv=x[200:], yv=y[200:])
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-    def start(run_dir):
-        log = open(tmp_path / f"{run_dir.name}-{len(os.listdir(tmp_path))}.txt", "w+")
-        process = subprocess.Popen([sys.executable, str(script), str(run_dir),
-                                    str(tmp_path / "data.npz")], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        process.log = log
-        return process
-
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    reference, process = start(straight), start(killed)
-    for target in (14, 34):  # 10 updates an epoch: mid-epoch 2 and mid-epoch 4
-        assert wait_for(lambda: committed_step(killed) >= target, process, timeout=300)
-        assert kill(process)
-        process = start(killed)
-    for p in (process, reference):
-        assert p.wait(timeout=600) == 0, (p.log.seek(0), p.log.read())[1]
+    # 10 updates an epoch: killed mid-epoch 2 and mid-epoch 4
+    straight, killed, _ = straight_and_killed(
+        tmp_path, SCRIPT, dict(x=x[:200], y=y[:200], xv=x[200:], yv=y[200:]),
+        kill_at=(14, 34))
     histories = [json.loads((d / "history.json").read_text()) for d in (straight, killed)]
     rates = histories[0]["learning_rate"]
     assert rates[0] < max(rates) and rates[-1] < max(rates)  # warmed up, then decayed
