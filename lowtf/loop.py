@@ -108,9 +108,9 @@ class StepLoop(tf.Module):
 
         @tf.autograph.experimental.do_not_convert
         def count():
-            for _, _, labels, outputs, per_example, l2 in parts:
-                update_metrics({k: m for k, m in self.metrics.items() if k != "l2_loss"},
-                               labels, outputs, per_example)
+            own = {name: m for name, m in self.metrics.items() if name != "l2_loss"}
+            for _, _, labels, outputs, per_example, _ in parts:
+                update_metrics(own, labels, outputs, per_example)
             if self.techniques.l2:
                 self.metrics["l2_loss"].update_state(parts[0][5])
             return tf.constant(True)
