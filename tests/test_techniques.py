@@ -3,8 +3,6 @@ weights, mixed precision, scalars logged from inside the step, evaluation every 
 and the profiler; each is recorded in the run's configuration."""
 
 import glob
-import gzip
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +18,7 @@ from conftest import make_classification
 from lowtf.checkpoints import CheckpointMismatchError
 from lowtf.ema import WeightAverage
 from headless_chromium import Chromium, find_chromium
-from test_tensorboard_server import TENSORBOARD, free_port, get, keep
+from test_tensorboard_server import TENSORBOARD, free_port, get_json, keep
 
 
 def data(n=400, seed=0):
@@ -37,12 +35,6 @@ def trainer_for(run_dir=None, optimizer=None, **kw):
 
 def weights(trainer):
     return [v.numpy() for v in trainer.model.trainable_variables]
-
-
-def get_json(url, path, **params):
-    """A TensorBoard JSON answer (the profile plugin gzips its own, asked or not)."""
-    body = get(url, path, **params)
-    return json.loads(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
 
 
 def scalars(run_dir, split, tag):

@@ -7,6 +7,7 @@ our run names on the scalars page and our trials on the HParams page. Screenshot
 kept in `logs/test-artifacts/` (ignored by git) as well as in pytest's tmp dir.
 """
 
+import gzip
 import json
 import os
 import shutil
@@ -106,7 +107,9 @@ def get(url, path, **params):
 
 
 def get_json(url, path, **params):
-    return json.loads(get(url, path, **params))
+    """A TensorBoard JSON answer (the profile plugin gzips its own, asked or not)."""
+    body = get(url, path, **params)
+    return json.loads(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
 
 
 def history(result, trial):
