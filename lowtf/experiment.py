@@ -339,19 +339,41 @@ def load_module(spec, prefix=EXPERIMENT_MODULE_PREFIX):
         if path.suffix != ".py":
             raise ConfigError(f"experiment file {str(path)!r} is not a .py file; experiments "
                               "are Python files: give (or rename it to) a path ending in .py")
-        module_spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}", path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_spec.name] = module
-        try:
-            module_spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(module_spec.name, None)
-            raise
-        return module
+        return _exec_file(f"{prefix}_{path.stem}", path)
     except SyntaxError as e:  # the file's line says it all; a traceback adds nothing
         where = f"{e.filename}, line {e.lineno}" if e.filename else spec
         text = f": {e.text.strip()!r}" if e.text and e.text.strip() else ""
         raise ConfigError(f"syntax error in {where}: {e.msg}{text}; fix the file") from None
+
+
+def _exec_file(name, path):
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    _FILE_MODULES[name] = str(Path(path).resolve())
+    return module
+
+
+_FILE_MODULES = {}  # module name -> the .py file load_module ran under that name
+
+
+def file_modules():
+    """`{module name: path}` of the experiment files this process loaded: a worker process
+    loads them again (`reload_file_modules`) so that their functions and classes (a
+    model builder, an action) unpickle there."""
+    return dict(_FILE_MODULES)
+
+
+def reload_file_modules(modules):
+    """Runs each `{name: path}` of `file_modules()` under the same module name."""
+    for name, path in modules.items():
+        if name not in sys.modules:
+            _exec_file(name, path)
 
 
 def load_experiment(spec=None):

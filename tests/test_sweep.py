@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import glob
 import io
+import json
 import os
 import subprocess
 import sys
@@ -69,11 +70,20 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module", autouse=True)
 def cli(tmp_path_factory, data_dir):
     """`lowtf sweep` commands, started with the module's first test, in the background
-    (each imports TensorFlow); the sweep runs its two trials in two processes."""
+    (each imports TensorFlow); the sweep runs its two trials in two processes, over an
+    experiment file whose model is a function of that file (the worker processes must
+    load the file to unpickle it)."""
     work = tmp_path_factory.mktemp("sweep_cli")
+    (work / "own_model.py").write_text(
+        "import lowtf as lt\n\n"
+        "def mlp(units=16):\n"
+        "    L = lt.layers\n"
+        "    return L.Sequential([L.Flatten(), L.Dense(units, activation='relu'), L.Dense(10)],\n"
+        "                        input_shape=(28, 28))\n\n"
+        "experiment = lt.Experiment(name='own', model=mlp)\n")
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                LOWTF_DATA_URL="http://127.0.0.1:9/")
-    common = ["--epochs", "1", "--layers", "16", "--data-dir", data_dir,
+    common = ["--epochs", "1", "--data-dir", data_dir,
               "--logdir", str(work / "logs"), "--name", "cli", "--xla", "off"]
 
     def run(*args):
@@ -81,12 +91,12 @@ def cli(tmp_path_factory, data_dir):
                               capture_output=True, text=True, timeout=300)
 
     pool = ThreadPoolExecutor(2)
-    jobs = {"sweep": pool.submit(run, "sweep", "--grid", "lr=0.05,0.2", *common,
-                                 "--parallel", "2"),
+    jobs = {"sweep": pool.submit(run, "sweep", "own_model.py", "--grid", "lr=0.05,0.2",
+                                 *common, "--parallel", "2"),
             "bad_param": pool.submit(run, "sweep", "--grid", "dropout=0.1,0.2"),
             "nothing": pool.submit(run, "sweep", "--epochs", "1")}
     jobs["report"] = pool.submit(lambda: (jobs["sweep"].result(), run(
-        "sweep", "--grid", "lr=0.05,0.2", *common, "--report"))[1])
+        "sweep", "own_model.py", "--grid", "lr=0.05,0.2", *common, "--report"))[1])
     yield work, jobs
     pool.shutdown(wait=True)
 
@@ -363,6 +373,8 @@ def test_cli_sweep_trains_in_parallel_ranks_and_writes_the_table(cli):
         assert [r["trial"] for r in csv.DictReader(f)] == [rows[1][0], rows[2][0]]
     for name, _ in rows.values():
         run_dir = work / "logs" / "cli" / name
+        with open(run_dir / "results.json") as f:
+            assert json.load(f)["experiment"]["model"].endswith("own_model.py:mlp")
         assert plugin_data(run_dir)["_hparams_/session_end_info"] \
             .session_end_info.status == api_pb2.STATUS_SUCCESS
 

@@ -291,7 +291,7 @@ def load_target(spec=None):
     (or the sweep's base, or the reference experiment for `spec=None`)."""
     if not spec:
         return None, Experiment()
-    module = load_module(spec, prefix="lowtf_sweep")
+    module = load_module(spec)
     sweep = getattr(module, "sweep", None)
     experiment = getattr(module, "experiment", None)
     if sweep is not None and not isinstance(sweep, Sweep):

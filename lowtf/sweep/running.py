@@ -14,7 +14,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from lowtf import history as run_history
-from lowtf.experiment import Experiment, run_experiment
+from lowtf.experiment import Experiment, file_modules, reload_file_modules, run_experiment
 from lowtf.run_config import differences
 from lowtf.run_dir import RunDir
 from lowtf.sweep.dashboard import _write_hparams_config, _write_trial_summaries
@@ -108,7 +108,7 @@ def trial_row(trial, status=None):
     return row
 
 
-def _init_worker(threads):
+def _init_worker(threads, modules):
     import tensorflow as tf  # quietly: importing lowtf armed lowtf.tf_chatter
 
     try:
@@ -116,6 +116,7 @@ def _init_worker(threads):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # TensorFlow already started in this process
         pass
+    reload_file_modules(modules)  # before the trials, which may name their functions
 
 
 def available_cores():
@@ -218,7 +219,7 @@ def _run_parallel(sweep, trials, pending, workers, cores, say):
         f"({threads} TensorFlow thread{'s' if threads > 1 else ''} each)", flush=True)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(threads,)) as pool:
+                             initargs=(threads, file_modules())) as pool:
         futures = {pool.submit(run_trial, trial, 0): (i, trial) for i, trial in pending}
         try:
             for future in as_completed(futures):
