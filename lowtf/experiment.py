@@ -270,6 +270,8 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
               f"{trainer.replicas} replica(s), logs in {experiment.log_dir}", flush=True)
     early = EarlyStopping(monitor=experiment.monitor, patience=experiment.patience) \
         if experiment.patience else Monitor(experiment.monitor)
+    # A resumed run's training time includes the calls that finished before this one.
+    earlier = (RunDir(experiment.log_dir).read_results() or {}).get("train_seconds") or 0.0
     start = time.perf_counter()
     history = trainer.fit(data.train, data.validation, epochs=experiment.epochs,
                           batch_size=experiment.batch_size, early_stopping=early,
@@ -280,7 +282,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
                           actions=[copy.deepcopy(a) if isinstance(a, Action) else a
                                    for a in experiment.actions],
                           hparams=hparams, trial_id=trial_id)
-    elapsed = time.perf_counter() - start
+    elapsed = earlier + time.perf_counter() - start
     trainer.restore_best()  # the model the run reports is its best checkpoint's
     test = trainer.evaluate(data.test)
     if trainer.writer:

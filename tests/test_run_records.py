@@ -152,3 +152,16 @@ def test_an_experiment_reports_the_test_accuracy_of_the_checkpoint_it_names(tmp_
     data = lt.load_dataset("fashion_mnist", data_dir=str(data_dir), raw=True)
     again = lt.restore(tmp_path / "run").evaluate(data.test.images, data.test.labels)
     assert results["test"] == pytest.approx(again, rel=1e-6)
+
+
+def test_a_resumed_experiment_counts_the_training_time_of_its_earlier_calls(tmp_path):
+    from fake_data import write_fake_fashion_mnist
+    experiment = lt.Experiment(hidden=(16,), epochs=2, patience=None, xla=False,
+                               data_dir=str(write_fake_fashion_mnist(tmp_path / "data")),
+                               run_dir=str(tmp_path / "run"), image_summaries=False)
+    first = lt.run_experiment(experiment, verbose=0)["train_seconds"]
+    again = lt.run_experiment(experiment, verbose=0)["train_seconds"]  # nothing left to train
+    assert again >= first > 0
+    more = lt.run_experiment(experiment.replace(epochs=3), verbose=0)["train_seconds"]
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["loss"]) == 3 and more >= again + history["epoch_time"][2]
