@@ -86,3 +86,10 @@ def test_the_step_scalars_benchmark_runs_and_neither_variant_retraces():
     assert set(record["median_seconds"]) == {"plain", "logged"}
     assert record["ratio"] > 0 and len(record["epoch_seconds"]["logged"]) == 2
     assert record["traces"] == {"plain": 1, "logged": 1}
+
+
+def test_memory_growth_measures_rss_after_each_run_in_one_process():
+    import memory_growth
+
+    rss = memory_growth.runs_in_one_process(2, 200, "off")
+    assert len(rss) == 2 and all(100 < r < 8000 for r in rss)
