@@ -264,7 +264,8 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", help="Fashion-MNIST folder (default: where lowtf finds it)")
     p.add_argument("--out", help="JSON path (default logs/benchmarks/peer_speed-<timestamp>.json)")
     args = p.parse_args(argv)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
     if args.quick and args.train_examples is None:
         args.train_examples = 11000
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
