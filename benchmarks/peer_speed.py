@@ -2,7 +2,7 @@
 """lowtf's training speed against JAX and PyTorch (and Keras) on the same network, data,
 initial weights and optimizer, each framework in its own process.
 
-    make benchmark-peers                                   # creates .venv-peers, ~8 minutes on 2 cores
+    make benchmark-peers                                   # creates .venv-peers, ~6 minutes on 2 cores
     .venv/bin/python benchmarks/peer_speed.py --quick      # 1 round on 11,000 examples
 
 lowtf's own loader reads the Fashion-MNIST training split and lowtf's initialiser draws the
@@ -157,7 +157,8 @@ def analyse(runs, names, tolerance):
                     out["warnings"].append(
                         f"B={b}: {n}'s final training loss {loss:.4f} differs from lowtf's "
                         f"{reference:.4f} by {100 * (loss / reference - 1):+.1f}% (more than "
-                        f"{100 * tolerance:.0f}%): it may not train the same network")
+                        f"{100 * tolerance:.0f}%): it may not train the same network (shuffling alone "
+                        f"moves one round's loss by up to ~6% at B=50)")
     return out
 
 
