@@ -5,10 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
+PEERS_REQUIREMENTS := benchmarks/peers/requirements.txt
 DATA := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: train test data browser benchmark clean
+.PHONY: train test data browser benchmark benchmark-peers clean
 
 train: $(STAMP) data
 	$(BIN)/lowtf train
@@ -27,6 +30,18 @@ test: $(STAMP) data browser
 
 benchmark: $(STAMP) data
 	$(BIN)/python benchmarks/train_speed.py
+
+# lowtf and Keras against JAX and PyTorch, each variant in its own process. JAX and PyTorch
+# live in their own venv, so lowtf's dependencies stay TensorFlow, numpy and TensorBoard.
+# Options for the script: make benchmark-peers PEER_ARGS=--quick
+benchmark-peers: $(STAMP) $(PEERS_STAMP) data
+	$(BIN)/python benchmarks/peer_speed.py --peers-python $(PEERS_VENV)/bin/python $(PEER_ARGS)
+
+$(PEERS_STAMP): $(PEERS_REQUIREMENTS) | $(STAMP)
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install -q -r $(PEERS_REQUIREMENTS)
+	@touch $(PEERS_STAMP)
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -56,4 +71,4 @@ browser:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(PEERS_VENV) *.egg-info .pytest_cache .hypothesis
