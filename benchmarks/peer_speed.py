@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,8 +122,7 @@ def run_variant(argv, data_path, batch_size, epochs, seed, x, y, timeout):
 
 # ---- figures --------------------------------------------------------------------------------
 def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+    return train_speed.summarize(values)["median"]
 
 
 def analyse(runs, names, tolerance):
