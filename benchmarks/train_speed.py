@@ -476,6 +476,8 @@ def report(result):
             ("lowtf / Keras best spe", "lowtf_over_keras_best", "cpu_lowtf_over_keras_best"),
             ("lowtf xla=False / Keras best spe", "lowtf_noxla_over_keras_best", None),
             ("lowtf resident=False / Keras best spe", "lowtf_tfdata_over_keras_best", None),
+            ("lowtf resident=False / lowtf (tf.data / resident)", "lowtf_tfdata_over_resident",
+             None),
             ("NaN guard: lowtf / loss-only check", "lowtf_over_loss_only_guard", None))
     for label, key, cpu_key in rows:
         row = f"  {label:<{width}}"
@@ -712,6 +714,8 @@ def main(argv=None):
                        "lowtf_noxla_over_keras_best": med["lowtf xla=False"] / med[best],
                        "lowtf_tfdata_over_keras_best":
                            med["lowtf resident=False (tf.data)"] / med[best],
+                       "lowtf_tfdata_over_resident":
+                           med["lowtf resident=False (tf.data)"] / med["lowtf (XLA auto)"],
                        "lowtf_over_loss_only_guard":
                            med["lowtf (XLA auto)"] / med["lowtf, loss-only NaN check"]}
         fractions[key] = {"exact": med["lowtf (XLA auto)"] * fl["exact"] / peak,

@@ -98,8 +98,9 @@ class DatasetFeed:
                             "source and any .take/.filter/.batch(drop_remainder=True) steps")
         self.steps_per_epoch = n if n >= 0 else None
 
-    def iterator(self, epoch, position):
-        return iter(self.make_dataset(epoch).skip(position))
+    def dataset(self, epoch, position):
+        """The epoch's batches from `position` on (one pipeline, not per replica)."""
+        return self.make_dataset(epoch).skip(position)
 
     def probe_batch(self):
         first = self.make_dataset(0)

@@ -12,6 +12,7 @@ import math
 import tensorflow as tf
 
 from lowtf import precision
+from lowtf.batch_buffer import BatchBuffer, buffer_spec
 from lowtf.determinism import is_deterministic
 from lowtf.ema import WeightAverage
 from lowtf.evaluation import make_metrics, update_metrics
@@ -21,6 +22,7 @@ from lowtf.models import call_model
 from lowtf.step_scalars import StepScalars
 from lowtf.techniques import DynamicLossScale, Techniques, l2_penalty, micro_batches
 from lowtf.xla_choice import XlaChoice
+from lowtf.xla_share import shared_if_compiled
 
 
 class LoopState(tf.Module):
@@ -70,7 +72,7 @@ class StepLoop(tf.Module):
         self.state = LoopState()
         self.skip_nonfinite = False  # read when the loop is traced
         self.traces = 0
-        self.feed = self._fn = self._choice = None
+        self.feed = self._fn = self._choice = self._buffer = None
         self.xla = None  # what the resident loop runs with: {"xla": bool, "why": ...}
 
     # ---- one step -------------------------------------------------------------------
@@ -198,7 +200,7 @@ class StepLoop(tf.Module):
                 break
             i += 1
 
-    def _dataset_loop(self, iterator, steps):
+    def _dataset_loop(self, steps, iterator):
         self.traces += 1
         for _ in tf.range(steps):
             batch = iterator.get_next_as_optional()
@@ -208,32 +210,76 @@ class StepLoop(tf.Module):
             if not self._applied(applied):
                 break
 
+    def _buffered_steps(self, steps):
+        """Up to `steps` steps on the buffered batches; returns whether the loop goes on."""
+        i, go_on = tf.constant(0), tf.constant(True)
+        while i < steps and go_on:
+            go_on = self._applied(self.strategy.run(self._replica_step,
+                                                    args=self._buffer.take()))
+            i += 1
+        return go_on
+
+    def _buffered_loop(self, steps, iterator, run_steps):
+        """`steps` steps from a `tf.data` iterator of chunks, `run_steps` (compiled or
+        not) training on each chunk's batches (`lowtf.batch_buffer`)."""
+        self.traces += 1
+        done = tf.constant(0)
+        while done < steps:
+            if self._buffer.left() <= 0:
+                chunk = iterator.get_next_as_optional()
+                if not chunk.has_value():
+                    break
+                self._buffer.fill(chunk.get_value())
+            n = tf.minimum(self._buffer.left(), steps - done)
+            if not run_steps(n):
+                break
+            done += n
+
     def _resident_fn(self, jit_compile):
-        """The resident loop as a `tf.function` of its step count (an int32 scalar)."""
-        return tf.function(self._resident_loop, input_signature=[tf.TensorSpec([], tf.int32)],
-                           jit_compile=jit_compile)
+        """The resident loop as a `tf.function` of its step count (an int32 scalar); compiled,
+        it is shared with earlier trainers of the same loop (`lowtf.xla_share`)."""
+        fn = tf.function(self._resident_loop, input_signature=[tf.TensorSpec([], tf.int32)],
+                         jit_compile=jit_compile)
+        return shared_if_compiled(fn, jit_compile)
+
+    def _buffered_fn(self, jit_compile):
+        """The buffered `tf.data` loop as a `tf.function` of `(steps, iterator)`; only the
+        steps are compiled (an iterator's ops have no XLA kernels)."""
+        run_steps = tf.function(self._buffered_steps, jit_compile=jit_compile)
+        return tf.function(lambda steps, iterator: self._buffered_loop(steps, iterator,
+                                                                       run_steps))
 
     def build(self, feed, xla=None, skip_nonfinite=False):
         """Prepares the traced loop for `feed`.
 
-        `xla`: compile the resident-data loop with XLA (True), not (False), or None: on
-        one device, time both on the first call and keep the faster (`XlaChoice`; in
-        deterministic mode XLA, so two runs agree); with several replicas no XLA
-        (collectives do not compile on CPU).
+        `xla`: compile the step loop with XLA (True), not (False), or None: on one device,
+        time both on the first call and keep the faster (`XlaChoice`; in deterministic
+        mode XLA, so two runs agree). With several replicas no XLA (collectives do not
+        compile on CPU), nor for a `tf.data` pipeline whose batches vary in shape.
         """
         self.feed, self.skip_nonfinite, self._choice = feed, bool(skip_nonfinite), None
+        self._buffer = None
         with self.strategy.scope():
             self._discover_scalars()
-        if not feed.resident:
-            self._fn, self.xla = tf.function(self._dataset_loop), {"xla": False, "why": "tf.data"}
-            return
         replicas = self.strategy.num_replicas_in_sync
+        make_fn, keep = self._resident_fn, ()
+        if not feed.resident:
+            spec = replicas == 1 and not feed.per_replica and buffer_spec(feed.element_spec)
+            if not spec:
+                self._fn = tf.function(self._dataset_loop)
+                self.xla = {"xla": False, "why": f"tf.data over {replicas} replicas"
+                            if replicas > 1 else "tf.data batches of varying shape"}
+                return
+            with self.strategy.scope():
+                self._buffer = BatchBuffer(spec)
+            make_fn, keep = self._buffered_fn, (self._buffer.offset,)
         if xla is None and replicas == 1:
-            self._choice = XlaChoice(self._resident_fn, self.variables, self.state.xla,
-                                     measure=not is_deterministic())
+            self._choice = XlaChoice(make_fn, self.variables + keep, self.state.xla,
+                                     measure=not is_deterministic(),
+                                     room=self._buffer and self._buffer.left)
             self._fn, self.xla = None, None
             return
-        self._fn = self._resident_fn(jit_compile=bool(xla))
+        self._fn = make_fn(jit_compile=bool(xla))
         self.xla = {"xla": bool(xla), "why": "forced" if xla is not None else
                     f"{replicas} replicas"}
 
@@ -256,31 +302,36 @@ class StepLoop(tf.Module):
 
     def train(self, steps, iterator=None):
         """Runs up to `steps` training steps (fewer if a step is refused or data runs out)."""
-        if not self.feed.resident:
-            self._fn(iterator, tf.constant(steps, tf.int32))
-        elif self._choice is not None:
-            self._choice.run(steps)
+        args = () if self.feed.resident else (iterator,)
+        if self._choice is not None:
+            self._choice.run(steps, *args)
             self.xla = self._choice.decision
         else:
-            self._fn(tf.constant(steps, tf.int32))
+            self._fn(tf.constant(steps, tf.int32), *args)
 
     def iterator(self, epoch, position):
-        """An iterator over the epoch's batches from `position` on, split over replicas."""
+        """An iterator over the epoch's batches from `position` on, split over replicas
+        (in chunks, when they are buffered)."""
         feed = self.feed
+        if self._buffer:
+            self._buffer.reset()
+            return iter(self._buffer.chunks(feed.dataset(epoch, position)))
         if self.strategy.num_replicas_in_sync == 1:
-            return feed.iterator(epoch, position)
+            return iter(feed.dataset(epoch, position))
         if feed.per_replica:
             return iter(self.strategy.distribute_datasets_from_function(
                 lambda context: feed.make_dataset(epoch)(context).skip(position)))
         return iter(self.strategy.experimental_distribute_dataset(
-            feed.make_dataset(epoch).skip(position)))
+            feed.dataset(epoch, position)))
 
     def concrete_function(self):
         """The traced training loop (for TensorBoard's graph)."""
+        fn = self._fn or self._choice.chosen or self._choice.loop_fn(True)
         if self.feed.resident:
-            fn = self._fn or self._choice.chosen or self._choice.loop_fn(True)
             return fn.get_concrete_function(tf.constant(1))
-        return self._fn.get_concrete_function(self.iterator(0, 0), tf.constant(1))
+        dataset = self.feed.dataset(0, 0)
+        iterator = iter(self._buffer.chunks(dataset) if self._buffer else dataset)
+        return fn.get_concrete_function(tf.constant(1), iterator)
 
     @tf.function
     def gradients(self, x, y):

@@ -31,15 +31,17 @@ class XlaChoice:
     """Chooses between the XLA and the plain-graph loop on the run's first call.
 
     Args:
-        make_fn: `make_fn(jit_compile) -> tf.function(steps)` training `steps` steps.
+        make_fn: `make_fn(jit_compile) -> tf.function(steps, *args)` training `steps` steps.
         variables: every variable a training step changes (copied and restored).
         record: an int64 `tf.Variable` in the checkpoint: -1 undecided, 1 XLA, 0 graph.
         measure: time both loops (True), or use XLA unless it cannot compile (False).
+        room: `fn()`, how many steps the trial calls may take after the warm-up ones
+            without reading new data (a `tf.data` loop's buffered batches); None: any.
     """
 
-    def __init__(self, make_fn, variables, record, measure=True):
+    def __init__(self, make_fn, variables, record, measure=True, room=None):
         self._make_fn, self._variables, self._record = make_fn, variables, record
-        self._measure = measure
+        self._measure, self._room = measure, room
         self.fns = {}
         self.decision = self.chosen = None
 
@@ -48,25 +50,26 @@ class XlaChoice:
             self.fns[jit] = self._make_fn(jit)
         return self.fns[jit]
 
-    def run(self, steps):
-        """Runs `steps` training steps with the chosen loop, choosing it first if need be."""
+    def run(self, steps, *args):
+        """Runs `steps` training steps with the chosen loop, choosing it first if need be;
+        `args` follow the step count (a `tf.data` loop's iterator)."""
         if self.decision is None:
-            self._decide(steps)
+            self._decide(steps, args)
         try:
-            self.chosen(tf.constant(steps, tf.int32))
+            self.chosen(tf.constant(steps, tf.int32), *args)
         except tf.errors.InvalidArgumentError as e:
             if not self._cannot_compile(e):
                 raise
-            self.chosen(tf.constant(steps, tf.int32))
+            self.chosen(tf.constant(steps, tf.int32), *args)
 
-    def _decide(self, steps):
+    def _decide(self, steps, args):
         recorded = int(self._record.numpy())
         if recorded >= 0:
             self._keep(bool(recorded), "recorded in the run")
         elif not self._measure:
             self._keep(True, "deterministic mode")
         else:
-            self._time_both(min(steps, STEPS_PER_ROUND))
+            self._time_both(min(steps, STEPS_PER_ROUND), args)
 
     def _keep(self, use_xla, why, **facts):
         self.chosen = self.loop_fn(use_xla)
@@ -85,7 +88,7 @@ class XlaChoice:
                       "running it without XLA", stacklevel=7)
         self._keep(False, "XLA cannot compile the step")
 
-    def _time_both(self, steps):
+    def _time_both(self, steps, args):
         saved = [v.read_value() for v in self._variables]
 
         def put_back():  # every trial call starts where the run is
@@ -95,12 +98,14 @@ class XlaChoice:
         seconds = {True: [], False: []}
         try:
             for jit in (True, False):  # warm-up: compile and trace, untimed
-                self.loop_fn(jit)(tf.constant(1, tf.int32))
+                self.loop_fn(jit)(tf.constant(1, tf.int32), *args)
                 put_back()
-            for _ in range(ROUNDS):
+            if self._room is not None:
+                steps = min(steps, int(self._room()))
+            for _ in range(ROUNDS if steps > 0 else 0):  # no data: nothing to time
                 for jit in (True, False):
                     start = time.perf_counter()
-                    self.loop_fn(jit)(tf.constant(steps, tf.int32))
+                    self.loop_fn(jit)(tf.constant(steps, tf.int32), *args)
                     seconds[jit].append((time.perf_counter() - start) / steps)
                     put_back()
                 ratio = max(seconds[True][-1], seconds[False][-1]) / max(
@@ -113,7 +118,9 @@ class XlaChoice:
             self._fall_back(e)
         finally:
             put_back()
-        if self.decision is None:
+        if self.decision is None and not seconds[True]:
+            self._keep(True, "no data to time")
+        elif self.decision is None:
             xla, graph = min(seconds[True]), min(seconds[False])
             self._keep(xla <= graph, "measured",
                        ms_per_step={"xla": xla * 1e3, "graph": graph * 1e3})
