@@ -69,10 +69,20 @@ def machine_info():
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
-    simd = [f for f in ("avx512f", "avx2", "fma") if f in flags]
+    simd = [f for f in ("avx512f", "avx2", "fma", "avx512_bf16", "amx_bf16") if f in flags]
     return {"cpu_model": model, "cpu_count": os.cpu_count(), "usable_cores": usable,
             "simd": simd, "platform": platform.platform(), "python": platform.python_version(),
             "onednn": onednn_enabled()}
+
+
+BF16 = "lowtf mixed_bfloat16 (XLA auto)"
+
+
+def bfloat16_kernels():
+    """Whether this CPU has bfloat16 arithmetic (AVX-512-BF16 or AMX)."""
+    from lowtf.machine import cpu_model
+
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_model()[1])
 
 
 def load_average():
@@ -111,12 +121,14 @@ def loss_only_guard(optimizer):
     optimizer.apply = loss_only
 
 
-def lowtf_variant(name, xla=None, resident=None, full_guard=True):
+def lowtf_variant(name, xla=None, resident=None, full_guard=True, precision=None):
     """A lowtf run: fresh network and Trainer, one fit of 1 warm-up + `epochs` timed epochs."""
 
     def run(data, batch_size, epochs):
         import lowtf as lt
         kwargs = {} if xla is None else {"xla": xla}
+        if precision:
+            kwargs["precision"] = precision
         trainer = lt.Trainer(lt.dnn(seed=SEED), optimizer=lt.optimizers.SGD(LEARNING_RATE), run_dir=None,
                              verbose=0, histograms=False, **kwargs)
         if not full_guard:
@@ -478,6 +490,7 @@ def report(result):
             ("lowtf resident=False / Keras best spe", "lowtf_tfdata_over_keras_best", None),
             ("lowtf resident=False / lowtf (tf.data / resident)", "lowtf_tfdata_over_resident",
              None),
+            ("lowtf mixed_bfloat16 / lowtf float32", "lowtf_bf16_over_float32", None),
             ("NaN guard: lowtf / loss-only check", "lowtf_over_loss_only_guard", None))
     for label, key, cpu_key in rows:
         row = f"  {label:<{width}}"
@@ -663,8 +676,10 @@ def main(argv=None):
     variants = [lowtf_variant("lowtf (XLA auto)"),
                 lowtf_variant("lowtf xla=False", xla=False),
                 lowtf_variant("lowtf resident=False (tf.data)", resident=False),
-                lowtf_variant("lowtf, loss-only NaN check", full_guard=False),
-                keras_variant(1)] + [keras_variant(s) for s in args.keras_spe]
+                lowtf_variant("lowtf, loss-only NaN check", full_guard=False)]
+    if bfloat16_kernels():
+        variants.append(lowtf_variant(BF16, precision="mixed_bfloat16"))
+    variants += [keras_variant(1)] + [keras_variant(s) for s in args.keras_spe]
     names = [name for name, _ in variants]
     raw = {str(b): {name: [] for name in names} for b in args.batch_sizes}
 
@@ -716,6 +731,8 @@ def main(argv=None):
                            med["lowtf resident=False (tf.data)"] / med[best],
                        "lowtf_tfdata_over_resident":
                            med["lowtf resident=False (tf.data)"] / med["lowtf (XLA auto)"],
+                       "lowtf_bf16_over_float32": med[BF16] / med["lowtf (XLA auto)"]
+                       if BF16 in med else None,
                        "lowtf_over_loss_only_guard":
                            med["lowtf (XLA auto)"] / med["lowtf, loss-only NaN check"]}
         fractions[key] = {"exact": med["lowtf (XLA auto)"] * fl["exact"] / peak,

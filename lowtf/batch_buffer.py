@@ -52,6 +52,13 @@ class BatchBuffer:
         self.count = tf.Variable(0, trainable=False, name="buffer_count")
         self.offset = tf.Variable(0, trainable=False, name="buffer_offset")
 
+    def chunks_of(self, feed, epoch, position):
+        """The feed's batches of `epoch` from `position` on, as chunks: from its arrays
+        directly where it has them (`feeds.array_chunks`), else from its pipeline."""
+        if getattr(feed, "array_chunks", None):
+            return feed.array_chunks(epoch, position, self.capacity)
+        return self.chunks(feed.dataset(epoch, position))
+
     def chunks(self, dataset):
         """`dataset` of batches as chunks padded to `capacity` batches: `(xs, ys, count)`."""
         capacity = self.capacity
@@ -64,9 +71,7 @@ class BatchBuffer:
                 t.set_shape([capacity, *s.shape])
             return padded[0], padded[1], count
 
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return dataset.batch(capacity).map(pad).prefetch(1).with_options(options)
+        return dataset.batch(capacity).map(pad).prefetch(1)
 
     def reset(self):
         """Empties the buffer (a new iterator starts)."""

@@ -315,7 +315,7 @@ class StepLoop(tf.Module):
         feed = self.feed
         if self._buffer:
             self._buffer.reset()
-            return iter(self._buffer.chunks(feed.dataset(epoch, position)))
+            return iter(self._buffer.chunks_of(feed, epoch, position))
         if self.strategy.num_replicas_in_sync == 1:
             return iter(feed.dataset(epoch, position))
         if feed.per_replica:
@@ -329,8 +329,8 @@ class StepLoop(tf.Module):
         fn = self._fn or self._choice.chosen or self._choice.loop_fn(True)
         if self.feed.resident:
             return fn.get_concrete_function(tf.constant(1))
-        dataset = self.feed.dataset(0, 0)
-        iterator = iter(self._buffer.chunks(dataset) if self._buffer else dataset)
+        iterator = iter(self._buffer.chunks_of(self.feed, 0, 0) if self._buffer
+                        else self.feed.dataset(0, 0))
         return fn.get_concrete_function(tf.constant(1), iterator)
 
     @tf.function

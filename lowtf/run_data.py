@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from lowtf.errors import ConfigError, DataError
-from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, replica_batches
+from lowtf.feeds import ArrayFeed, DatasetFeed, array_batches, array_chunks, replica_batches
 from lowtf.inputs import check_element_spec, check_features, check_labels, to_model_input
 from lowtf.losses import takes_class_ids
 from lowtf.models import input_spec, input_width, output_width
@@ -72,6 +72,8 @@ class RunData:
             else:
                 feed = DatasetFeed(lambda epoch: array_batches(
                     x, y, batch_size, self.seed, epoch, shuffle, drop_remainder=True))
+                feed.array_chunks = lambda epoch, position, capacity: array_chunks(
+                    x, y, batch_size, capacity, self.seed, epoch, shuffle, position)
             feed.batch_size = batch_size
             return feed
         return ArrayFeed(x, y, batch_size, seed=self.seed, shuffle=shuffle)

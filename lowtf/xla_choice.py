@@ -1,8 +1,9 @@
 """`xla=None`: time the training step both ways on the first call, keep the faster.
 
 XLA's CPU kernels win on small dense networks and lose badly on others: a small CNN ran
-23x slower compiled on a CPU, with nothing to say so. So the resident loop is built
-twice, with `jit_compile=True` and as a plain graph. Before the run's first step, each
+23x slower compiled on a CPU, with nothing to say so. So the step loop (over resident
+data, or over a `tf.data` pipeline's buffered batches) is built twice, with
+`jit_compile=True` and as a plain graph. Before the run's first step, each
 runs one warm-up call (compiling and tracing are not timed), then they alternate for up
 to `ROUNDS` timed calls of a few steps; the faster per step is kept for the whole run.
 

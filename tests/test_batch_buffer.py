@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from lowtf import batch_buffer
-from lowtf.feeds import array_batches
+from lowtf.feeds import array_batches, array_chunks
 from test_resume import assert_same_checkpoint, straight_and_killed
 from test_trainer import assert_same_weights, trainer_for
 from conftest import make_classification
@@ -32,19 +32,44 @@ def test_only_plain_batches_of_one_static_shape_are_buffered():
     assert batch_buffer.buffer_spec(fixed[0]) is None
 
 
+@pytest.mark.parametrize("source", ["arrays", "pipeline"])
 @pytest.mark.parametrize("capacity", [5, 64])
-def test_chunks_across_calls_train_like_the_resident_loop(small_data, monkeypatch, capacity):
+def test_chunks_across_calls_train_like_the_resident_loop(small_data, monkeypatch, capacity,
+                                                          source):
     # 500 examples in batches of 40: 12 steps an epoch, chunks of 5, 5, 2 (or one of 12)
-    # and calls of 3 steps, so calls end mid-chunk and chunks mid-call.
+    # and calls of 3 steps, so calls end mid-chunk and chunks mid-call. Arrays with
+    # resident=False are gathered a chunk at a time (feeds.array_chunks); a pipeline's
+    # batches are stacked into chunks (BatchBuffer.chunks).
     monkeypatch.setattr(batch_buffer, "MAX_BATCHES", capacity)
     (x, y), _ = small_data
     resident, piped = trainer_for(seed=4, steps_per_call=3), trainer_for(seed=4, steps_per_call=3)
     resident.fit((x, y), epochs=2, batch_size=40, resident=True)
-    history = piped.fit((x, y), epochs=2, batch_size=40, resident=False)
+    if source == "arrays":
+        history = piped.fit((x, y), epochs=2, batch_size=40, resident=False)
+    else:
+        history = piped.fit(lambda epoch: array_batches(x, y, 40, seed=4, epoch=epoch,
+                                                        drop_remainder=True), epochs=2)
     assert piped.loop.xla == {"xla": True, "why": "forced"}
     assert piped.loop._buffer.capacity == min(capacity, 64)
     assert history["step"] == [12, 24]
     assert_same_weights(resident, piped)
+
+
+def test_array_chunks_are_the_batches_of_the_pipeline_a_chunk_at_a_time():
+    x = np.arange(230 * 3, dtype=np.float32).reshape(230, 3)
+    y = np.arange(230, dtype=np.int32)
+    batches = list(array_batches(x, y, 20, seed=3, epoch=2, drop_remainder=True).skip(3))
+    chunks = list(array_chunks(x, y, 20, 4, seed=3, epoch=2, position=3))
+    assert [int(c[2]) for c in chunks] == [4, 4]  # 11 batches, from the 4th: 8
+    assert all(c[0].shape == (4, 20, 3) and c[1].shape == (4, 20) for c in chunks)
+    flat = [(xs[i], ys[i]) for xs, ys, count in chunks for i in range(int(count))]
+    assert len(flat) == len(batches) == 8
+    for (xc, yc), (xb, yb) in zip(flat, batches):
+        np.testing.assert_array_equal(xc, xb)
+        np.testing.assert_array_equal(yc, yb)
+    last = list(array_chunks(x, y, 20, 3, seed=3, epoch=2, position=9))
+    assert [int(c[2]) for c in last] == [2]
+    np.testing.assert_array_equal(last[0][1][2], np.zeros(20))  # padding, not trained on
 
 
 def test_a_user_pipeline_batched_with_drop_remainder_is_compiled(small_data):
