@@ -113,3 +113,24 @@ def test_an_unguarded_apply_still_updates_unconditionally():
     optimizer.build([variable])
     assert optimizer.apply([tf.constant([0.5])], [variable]) is None
     np.testing.assert_array_equal(variable.numpy(), [0.5])
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_the_finiteness_check_finds_one_bad_value_anywhere_and_nothing_in_huge_ones(mode, bad):
+    from lowtf.optimizers.base import Optimizer
+
+    def check(value, slot):
+        return Optimizer._all_finite(tf.constant(True), [(value, {"m": slot})])
+
+    fn = {"eager": check, "graph": tf.function(check),
+          "xla": tf.function(check, jit_compile=True)}[mode]
+    huge = np.full([7, 5], np.finfo(np.float32).max, np.float32)  # sums would overflow
+    assert bool(fn(tf.constant(huge), tf.constant(-huge[0])))
+    assert bool(fn(tf.constant(3.0), tf.constant(np.zeros([0, 4], np.float32))))
+    for shape, index in [((7, 5), (6, 4)), ((7, 5), (0, 0)), ((13,), (5,)), ((), ())]:
+        value = np.ones(shape, np.float32)
+        value[index] = bad
+        assert not bool(fn(tf.constant(value), tf.constant(huge[0])))
+        assert not bool(fn(tf.constant(huge), tf.constant(value)))
+    assert not bool(Optimizer._all_finite(tf.constant(False), [(tf.constant(1.0), {})]))
