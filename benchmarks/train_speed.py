@@ -269,9 +269,14 @@ def dot_flops(lhs, rhs, transpose_a, transpose_b):
     return 2 * m * k * n
 
 
+FAMILIES = ("xla", "graph", "numpy")  # the kernel families the step's products are timed with
+
+
 def step_matmul_floor(batch_size, rounds=3, flop_budget=4e10):
-    """Times each matrix product of a training step alone, XLA-compiled in a loop (as in
-    lowtf's step) and through numpy's BLAS; returns medians over `rounds` and their sums.
+    """Times each matrix product of a training step alone, in a loop XLA-compiled (as in
+    lowtf's step) and as a plain TensorFlow graph (oneDNN's or Eigen's MatMul, with
+    TensorFlow's per-op cost), and through numpy's BLAS; returns medians over `rounds`
+    and their sums, per kernel family.
 
     The sum is a ceiling for any training loop that runs these products with that
     library: `batch_size / sum` samples/second if nothing but the products ran. (The
@@ -287,30 +292,33 @@ def step_matmul_floor(batch_size, rounds=3, flop_budget=4e10):
         a = tf.Variable(tf.random.stateless_uniform(lhs, seed=[5, 6]))
         b = tf.Variable(tf.random.stateless_uniform(rhs, seed=[7, 8]))
 
-        @tf.function(jit_compile=True)
-        def loop(a=a, b=b, ta=ta, tb=tb, iterations=iterations):
+        def products(a=a, b=b, ta=ta, tb=tb, iterations=iterations):
             acc = tf.zeros([])
             for _ in tf.range(iterations):  # each product depends on the last: no hoisting
                 c = tf.linalg.matmul(a + acc, b, transpose_a=ta, transpose_b=tb)
                 acc = c[0, 0] * 1e-30
             return acc
 
+        loops = {"xla": tf.function(products, jit_compile=True), "graph": tf.function(products)}
+
         # numpy multiplies the operands as they come out of the transposes: contiguous copies.
         a_np = np.ascontiguousarray(a.numpy().T) if ta else a.numpy()
         b_np = np.ascontiguousarray(b.numpy().T) if tb else b.numpy()
-        loop().numpy()  # compile
-        xla, blas = [], []
+        for loop in loops.values():
+            loop().numpy()  # compile, trace
+        seconds = {lib: [] for lib in FAMILIES}
         for _ in range(rounds):
-            start = time.perf_counter()
-            loop().numpy()
-            xla.append((time.perf_counter() - start) / iterations)
+            for lib, loop in loops.items():
+                start = time.perf_counter()
+                loop().numpy()
+                seconds[lib].append((time.perf_counter() - start) / iterations)
             start = time.perf_counter()
             for _ in range(iterations):
                 a_np @ b_np
-            blas.append((time.perf_counter() - start) / iterations)
+            seconds["numpy"].append((time.perf_counter() - start) / iterations)
         per_dot[name] = {"shapes": [lhs, rhs, ta, tb], "flops": flops,
-                         "xla_seconds": float(np.median(xla)), "numpy_seconds": float(np.median(blas))}
-    sums = {lib: sum(d[f"{lib}_seconds"] for d in per_dot.values()) for lib in ("xla", "numpy")}
+                         **{f"{lib}_seconds": float(np.median(t)) for lib, t in seconds.items()}}
+    sums = {lib: sum(d[f"{lib}_seconds"] for d in per_dot.values()) for lib in FAMILIES}
     return {"dots": per_dot, "step_seconds": sums,
             "ceiling_samples_per_second": {lib: batch_size / t for lib, t in sums.items()}}
 
@@ -546,14 +554,19 @@ def report(result):
                    "the sum bounds any loop built on them)")
         for b in bss:
             fb = floors[str(b)]
-            cells = ", ".join(f"{n} {d['xla_seconds'] * 1e6:.0f}/{d['numpy_seconds'] * 1e6:.0f}"
+            cells = ", ".join(f"{n} " + "/".join(f"{d.get(lib + '_seconds', 0) * 1e6:.0f}"
+                                                 for lib in FAMILIES)
                               for n, d in fb["dots"].items())
-            out.append(f"  B={b}: us XLA/numpy: {cells}")
+            out.append(f"  B={b}: us XLA/graph/numpy: {cells}")
             ceil = fb["ceiling_samples_per_second"]
             lowtf = result["throughput"][str(b)]["lowtf (XLA auto)"]["median"]
+            best = max(ceil, key=ceil.get)
+            graph = f", {ceil['graph']:,.0f} with TensorFlow's graph kernels" \
+                if "graph" in ceil else ""
             out.append(f"  B={b}: products only -> {ceil['xla']:,.0f} samples/s with XLA's "
-                       f"kernels, {ceil['numpy']:,.0f} with numpy's BLAS; lowtf runs at "
-                       f"{lowtf / ceil['xla']:.2f} of the XLA ceiling")
+                       f"kernels{graph}, {ceil['numpy']:,.0f} with numpy's BLAS; lowtf runs "
+                       f"at {lowtf / ceil['xla']:.2f} of the XLA ceiling, "
+                       f"{lowtf / ceil[best]:.2f} of the fastest ({best})")
     tta = result.get("time_to_accuracy")
     if tta:
         out.append("")

@@ -24,10 +24,10 @@ def test_the_timed_products_are_exactly_the_counted_flops(batch_size):
     assert total == batch_size * train_speed.flops_per_sample()["exact"]
 
 
-def test_step_matmul_floor_times_every_product_with_both_libraries():
+def test_step_matmul_floor_times_every_product_with_every_kernel_family():
     floor = train_speed.step_matmul_floor(8, rounds=1, flop_budget=2e6)
     assert set(floor["dots"]) == {d[0] for d in train_speed.step_matmuls(8)}
-    for lib in ("xla", "numpy"):
+    for lib in ("xla", "graph", "numpy"):
         seconds = floor["step_seconds"][lib]
         assert seconds == pytest.approx(sum(d[f"{lib}_seconds"] for d in floor["dots"].values()))
         assert floor["ceiling_samples_per_second"][lib] == pytest.approx(8 / seconds)
