@@ -15,7 +15,10 @@ def add_sweep_parser(sub):
                     "--trials random draws of --random spaces), each a run in "
                     "<logdir>/<name>/<trial> with HParams summaries for TensorBoard. Finished "
                     "trials are skipped and interrupted ones resume, so rerunning the same "
-                    "command continues a sweep. Prints and saves (results.csv) a ranked table.",
+                    "command continues a sweep. Prints and saves (results.csv) the trials "
+                    "ranked on validation, without test figures: --test adds the chosen "
+                    "trial's. `lowtf sweep --report logs/<name>` prints the table of a sweep "
+                    "folder as it is on disk (no experiment or --grid needed).",
         epilog="PARAM is one of hidden (alias layers; 300-100 for two layers), activation, "
                "optimizer, learning_rate (lr), batch_size, epochs, patience, seed, l2, ema, "
                "accumulate, precision, or model_args.KEY / optimizer_args.KEY (a keyword "
@@ -23,13 +26,14 @@ def add_sweep_parser(sub):
                "e.g. --grid model_args.dropout=0,0.2,0.5). Examples: "
                "lowtf sweep --grid lr=0.003,0.01,0.03 --grid layers=300-100,1000 --epochs 5;  "
                "lowtf sweep --random lr=loguniform:1e-4:1e-1 --random optimizer=adam,momentum "
-               "--trials 8;  lowtf sweep lab_learning_rate --parallel 2")
+               "--trials 8;  lowtf sweep lab_learning_rate --parallel 2;  "
+               "lowtf sweep --report logs/lab_learning_rate --test")
     sweep.set_defaults(run=sweep_command)
     sweep.add_argument("target", nargs="?", default=None,
                        help="a sweep in experiments/ (e.g. lab_learning_rate), a .py file "
                             "defining `sweep = lowtf.sweep.Sweep(...)` or `experiment = "
                             "lowtf.Experiment(...)`, or a module; default: the reference "
-                            "experiment")
+                            "experiment. With --report: also a sweep folder (logs/<name>)")
     sweep.add_argument("--grid", action="append", default=[], metavar="PARAM=V1,V2,...",
                        help="values to try for PARAM (repeat for more parameters: every "
                             "combination is a trial)")
@@ -42,16 +46,21 @@ def add_sweep_parser(sub):
     sweep.add_argument("--name", help="the sweep's folder under --logdir (default: the "
                                       "sweep's own name, or <experiment>_sweep)")
     sweep.add_argument("--logdir", help="where sweeps go (default logs)")
-    sweep.add_argument("--rank-by", choices=("val_accuracy", "val_loss", "test_accuracy",
-                                             "test_loss"),
-                       help="how trials are ranked (default: best validation accuracy)")
+    sweep.add_argument("--rank-by", metavar="val_accuracy|val_loss",
+                       help="how trials are ranked (default: best validation accuracy); "
+                            "never a test figure, which would choose on the test set")
     sweep.add_argument("--parallel", type=positive_int, default=1,
                        help="trials trained at once, each in its own process (capped at the "
                             "CPU cores; default 1)")
     sweep.add_argument("--retry-failed", action="store_true",
                        help="train trials again that failed in an earlier run")
     sweep.add_argument("--report", action="store_true",
-                       help="train nothing; print the table of the trials on disk")
+                       help="train nothing; print the table of the trials on disk (of the "
+                            "sweep given, or of a sweep folder: --report logs/<name>)")
+    sweep.add_argument("--test", action="store_true",
+                       help="also print the test figures of the chosen (best) trial, and "
+                            "of no other: the one look at the test set, after choosing on "
+                            "validation")
     sweep.add_argument("--plot", metavar="PNG",
                        help="also draw the trials' validation curves to this file "
                             "(needs matplotlib)")
@@ -138,7 +147,19 @@ def _random_space(name, text):
     return cls(low, high, integer=kind in ("logint", "int"))
 
 
+def _overrides(args):
+    """The train overrides given (`--epochs`, `--lr`, ...), as Experiment fields."""
+    overrides = dict(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        optimizer=args.optimizer, hidden=args.layers, activation=args.activation,
+        patience=args.patience, seed=args.seed, data_dir=args.data_dir,
+        xla=XLA_CHOICES[args.xla])
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
 def sweep_command(args):
+    import os
+
     from lowtf.errors import ConfigError
     from lowtf.sweep import Sweep, load_target, run_sweep
 
@@ -146,16 +167,13 @@ def sweep_command(args):
         from lowtf.plot import check_output
 
         check_output(args.plot)
+    if args.target and os.path.isdir(args.target):
+        return _report_folder(args)
     sweep, experiment = load_target(args.target)
     grid = {k: _split_values(values, "--grid", f"{k}={values}")
             for k, values in _parse_space(args.grid, "--grid").items()}
     random = {k: _random_space(k, v) for k, v in _parse_space(args.random, "--random").items()}
-    overrides = dict(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        optimizer=args.optimizer, hidden=args.layers, activation=args.activation,
-        patience=args.patience, seed=args.seed, data_dir=args.data_dir,
-        xla=XLA_CHOICES[args.xla])
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides = _overrides(args)
     changes = {k: v for k, v in (("logdir", args.logdir), ("seed", args.sweep_seed),
                                  ("rank_by", args.rank_by), ("name", args.name)) if v is not None}
     if sweep is None and not grid and not random:
@@ -180,18 +198,56 @@ def sweep_command(args):
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
     result = run_sweep(sweep, parallel=args.parallel, verbose=verbose,
                        retry_failed=args.retry_failed, train=not args.report)
+    _finish(args, result, [t.run_dir for t in sweep.trials()])
+
+
+def _report_folder(args):
+    """`lowtf sweep --report DIR`: the sweep in DIR ranked as it is on disk."""
+    from lowtf.errors import ConfigError
+    from lowtf.run_dir import SweepDir
+    from lowtf.sweep import report_sweep_dir
+    from lowtf.sweep.ondisk import open_sweep_dir
+
+    if not args.report:
+        raise ConfigError(f"{args.target} is a folder; to print the table of the sweep in "
+                          f"it add --report (lowtf sweep --report {args.target}); to run a "
+                          "sweep give an experiment or sweep: a name in experiments/, a .py "
+                          "file or a module")
+    open_sweep_dir(args.target)  # not a sweep folder: that first
+    given = [option for option, value in (
+        ("--grid", args.grid), ("--random", args.random), ("--trials", args.trials),
+        ("--name", args.name), ("--logdir", args.logdir), ("--sweep-seed", args.sweep_seed),
+        ("--retry-failed", args.retry_failed), ("--no-early-stopping",
+                                                args.no_early_stopping),
+        ("train overrides", {k: v for k, v in _overrides(args).items() if k != "xla"}))
+        if value]
+    if given:
+        raise ConfigError(f"--report {args.target} reads the sweep as it is on disk and "
+                          f"trains nothing; leave out {', '.join(given)} (or give the "
+                          "sweep's experiment instead of its folder to change it)")
+    result = report_sweep_dir(args.target, rank_by=args.rank_by, verbose=0 if args.quiet else 1)
+    folder = SweepDir(args.target)
+    _finish(args, result, [folder.trial(t).path for t in result.sweep.trial_ids])
+
+
+def _finish(args, result, run_dirs):
+    """What a sweep prints after its report: the quiet summary, the chosen trial's test
+    figures (`--test`), and the curves (`--plot`) of the trials in `run_dirs`' order."""
     if args.quiet:
         print(result.table())
         if result.best:
             print(f"Best trial: {result.best['run_dir']} (checkpoint "
                   f"{result.best.get('checkpoint')})")
+    if args.test:
+        print(result.test_report())
     if args.plot:
         from lowtf.plot import plot_runs
 
-        done = {r["trial"] for r in result.rows if r["epochs"]}
-        runs = [t.run_dir for t in sweep.trials() if t.id in done]  # in the sweep's order
+        done = {r["run_dir"] for r in result.rows if r["epochs"]}
+        runs = [run for run in run_dirs if run in done]  # in the sweep's order
         if runs:
-            plot_runs(runs, args.plot, splits=("validation",), title=f"sweep {sweep.name}")
+            plot_runs(runs, args.plot, splits=("validation",),
+                      title=f"sweep {result.sweep.name}")
             print(f"Curves: {args.plot}")
 
 

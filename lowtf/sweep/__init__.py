@@ -18,6 +18,10 @@ it finished (`finished` 1/0); the final train/validation values come from the tr
 curves. `tensorboard --logdir logs/<sweep>` then shows the table, parallel-coordinates
 and scatter views.
 
+Trials are ranked on validation (`rank_by`); the table shows no test figures, and the
+chosen trial's are `result.test_report()` (`lowtf sweep ... --test`).
+`report_sweep_dir("logs/<sweep>")` ranks a sweep again from its folder alone.
+
 A sweep resumes: finished trials are skipped, an interrupted one continues from its
 latest checkpoint (the Trainer resumes it), a failed one is kept as failed unless
 `retry_failed=True`. Trials run one after another, or in `parallel` processes.
@@ -29,16 +33,18 @@ The package, one job a module:
     running     run_sweep/run_trial: training the trials, one by one or in processes
     dashboard   TensorBoard's HParams dashboard: search space and per-trial summaries
     results     SweepResult (ranked table, results.csv/.json) and read_results
+    ondisk      report_sweep_dir: a sweep ranked again from its directory alone
     jsonio      JSON helpers the others share
 
 The names of the files in a sweep directory and its trials are `lowtf.run_dir`'s.
 """
 
 from lowtf.sweep.definition import Sweep, Trial, load_sweep, load_target
+from lowtf.sweep.ondisk import report_sweep_dir
 from lowtf.sweep.results import RANK_BY, SweepResult, read_results
 from lowtf.sweep.running import run_sweep, run_trial, trial_row
 from lowtf.sweep.space import PARAMS, LogUniform, Uniform, normalize, trial_name
 
 __all__ = ["PARAMS", "RANK_BY", "LogUniform", "Sweep", "SweepResult", "Trial", "Uniform",
-           "load_sweep", "load_target", "normalize", "read_results", "run_sweep",
-           "run_trial", "trial_name", "trial_row"]
+           "load_sweep", "load_target", "normalize", "read_results", "report_sweep_dir",
+           "run_sweep", "run_trial", "trial_name", "trial_row"]

@@ -16,7 +16,7 @@ from lowtf.errors import ConfigError
 from lowtf.experiment import Experiment, count_params, load_module
 from lowtf.optimizers import schedules
 from lowtf.run_dir import SweepDir
-from lowtf.sweep.results import RANK_BY
+from lowtf.sweep.results import check_rank_by
 from lowtf.sweep.space import (DASHBOARD_NAMES, LogUniform, NamedSchedule, Uniform, _as_list,
                                _canonical, _format, dashboard_value, normalize, safe_name,
                                split_dotted, trial_name)
@@ -52,8 +52,10 @@ class Sweep:
         seed: seeds the random draws (the same seed gives the same trials, so a random
             sweep resumes too).
         logdir: where sweeps go (default `logs`).
-        rank_by: `val_accuracy` (best validation accuracy, the default), `val_loss`,
-            `test_accuracy` or `test_loss`.
+        rank_by: `val_accuracy` (best validation accuracy, the default) or `val_loss`
+            (best validation loss). Not a test figure: that would choose on the test set
+            (a ConfigError); the chosen trial's test figures are
+            `SweepResult.test_report()`.
 
     Parameters: hidden (alias layers), activation, optimizer, learning_rate (lr),
     batch_size, epochs, patience, seed, monitor, dataset, l2, ema, accumulate (acc),
@@ -95,9 +97,7 @@ class Sweep:
         self._check_names()
         self._check_dict_params()
         self.seed, self.logdir, self.description = int(seed), os.fspath(logdir), description
-        if rank_by not in RANK_BY:
-            raise ConfigError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
-        self.rank_by = rank_by
+        self.rank_by = check_rank_by(rank_by)
         self._trials = None
         self.trials()  # validates every combination now
 

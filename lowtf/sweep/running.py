@@ -71,18 +71,22 @@ def run_trial(trial, verbose=0):
 
 def trial_row(trial, status=None):
     """What a trial's folder says about it: status, metrics, checkpoint (one table row)."""
-    folder = RunDir(trial.run_dir)
+    values = {DASHBOARD_NAMES.get(k, k): dashboard_value(v) for k, v in trial.params.items()}
+    return folder_row(trial.id, trial.run_dir, values, trial.hparams.get("n_params"), status)
+
+
+def folder_row(trial_id, run_dir, values, n_params=None, status=None):
+    """The table row of the trial `trial_id` in `run_dir`, read from its files; `values`
+    are its swept values as the table names them (`{"layers": "300-100"}`)."""
+    folder = RunDir(run_dir)
     status = status or folder.read_trial_status() or {}
     results = folder.read_results()
-    history = run_history.load(trial.run_dir)[0] or {}
-    row = {"trial": trial.id,
-           **{DASHBOARD_NAMES.get(k, k): dashboard_value(v) for k, v in trial.params.items()}}
+    history = run_history.load(run_dir)[0] or {}
+    row = {"trial": trial_id, **values}
     if status.get("status") == "failed":
         row["status"] = "failed"
-    elif results is not None and status.get("status") == "finished":
-        row["status"] = "finished"
     elif results is not None:
-        row["status"] = "finished"  # trained; its sweep summaries are not written yet
+        row["status"] = "finished"  # without sweep_trial.json: its summaries are not written yet
     elif os.path.isdir(folder.checkpoints) and history:
         row["status"] = "interrupted"
     else:
@@ -95,14 +99,14 @@ def trial_row(trial, status=None):
         best_val_accuracy=max(val_acc) if val_acc else None,
         best_val_loss=min(val_loss) if val_loss else None,
         final_val_accuracy=val_acc[-1] if val_acc else None,
-        n_params=trial.hparams.get("n_params"))
+        n_params=n_params)
     if results is not None:
         for key, value in results.get("test", {}).items():
             row[f"test_{key}"] = value
         row.update(train_seconds=results.get("train_seconds"),
                    examples_per_second=results.get("examples_per_second_median"),
                    checkpoint=results.get("checkpoint"))
-    row["run_dir"] = trial.run_dir
+    row["run_dir"] = run_dir
     if status.get("error"):
         row["error"] = status["error"]
     return row
@@ -132,8 +136,6 @@ def _describe(row):
     parts = []
     if row.get("best_val_accuracy") is not None:
         parts.append(f"best val acc {row['best_val_accuracy']:.4f}")
-    if row.get("test_accuracy") is not None:
-        parts.append(f"test acc {row['test_accuracy']:.4f}")
     parts.append(f"{row['epochs']} epochs")
     if row.get("train_seconds") is not None:
         parts.append(f"{row['train_seconds']:.0f}s")
