@@ -198,3 +198,23 @@ def test_cli_rank_by_test_is_refused_for_a_sweep_to_train(capsys):
     assert cli_main(["sweep", "--grid", "lr=0.1,0.2", "--rank-by", "test_loss",
                      "--report"]) == 2
     assert "on the test set" in capsys.readouterr().err
+
+
+def test_a_folder_target_is_a_sweep_or_anything_but_a_package(folder, tmp_path):
+    from lowtf.cli.sweep import _is_folder
+
+    root, _ = folder
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    assert _is_folder(root) and _is_folder(str(tmp_path / "copied" / "lr=0.2"))
+    assert not _is_folder(str(package))  # a module to import, as before
+    assert not _is_folder(None) and not _is_folder(os.path.join(root, "results.csv"))
+
+
+def test_cli_report_of_a_folder_plots_its_trials_in_order(folder, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    root, _ = folder
+    png = tmp_path / "curves.png"
+    assert cli_main(["sweep", "--report", root, "--plot", str(png), "--quiet"]) == 0
+    assert f"Curves: {png}" in capsys.readouterr().out and png.stat().st_size > 0

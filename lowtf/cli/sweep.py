@@ -157,9 +157,20 @@ def _overrides(args):
     return {k: v for k, v in overrides.items() if v is not None}
 
 
-def sweep_command(args):
+def _is_folder(target):
+    """Whether the target names a folder to report rather than an experiment: a folder
+    that is a sweep, or any folder but a Python package (a module to import)."""
     import os
 
+    from lowtf.run_dir import SweepDir
+
+    if not target or not os.path.isdir(target):
+        return False
+    return os.path.isfile(SweepDir(target).description) or \
+        not os.path.isfile(os.path.join(target, "__init__.py"))
+
+
+def sweep_command(args):
     from lowtf.errors import ConfigError
     from lowtf.sweep import Sweep, load_target, run_sweep
 
@@ -167,7 +178,7 @@ def sweep_command(args):
         from lowtf.plot import check_output
 
         check_output(args.plot)
-    if args.target and os.path.isdir(args.target):
+    if _is_folder(args.target):
         return _report_folder(args)
     sweep, experiment = load_target(args.target)
     grid = {k: _split_values(values, "--grid", f"{k}={values}")
