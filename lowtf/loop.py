@@ -73,7 +73,7 @@ class StepLoop(tf.Module):
         self.skip_nonfinite = False  # read when the loop is traced
         self.traces = 0
         self.feed = self._fn = self._choice = self._buffer = None
-        self.xla = None  # what the resident loop runs with: {"xla": bool, "why": ...}
+        self.xla = None  # what the step loop runs with: {"xla": bool, "why": ...}
 
     # ---- one step -------------------------------------------------------------------
     def _replica_step(self, x, y):
