@@ -218,3 +218,16 @@ def test_cli_report_of_a_folder_plots_its_trials_in_order(folder, tmp_path, caps
     png = tmp_path / "curves.png"
     assert cli_main(["sweep", "--report", root, "--plot", str(png), "--quiet"]) == 0
     assert f"Curves: {png}" in capsys.readouterr().out and png.stat().st_size > 0
+
+
+def test_values_read_from_a_run_record_are_formatted_as_the_live_table_formats_them():
+    from lowtf.sweep.ondisk import SweepOnDisk, _values
+    from lowtf.sweep.space import DASHBOARD_NAMES, dashboard_value
+
+    sweep = SweepOnDisk(name="s", root="r", swept=("hidden", "learning_rate"),
+                        rank_by="val_accuracy", trial_ids=("a",))
+    record = {"hidden": [300, 100], "learning_rate": 0.01}  # as results.json holds them
+    values = _values(sweep, {}, record)
+    assert values == {DASHBOARD_NAMES.get("hidden", "hidden"): dashboard_value((300, 100)),
+                      DASHBOARD_NAMES.get("learning_rate", "learning_rate"): 0.01}
+    assert dashboard_value((300, 100)) == "300-100"

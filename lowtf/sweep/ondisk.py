@@ -70,9 +70,8 @@ def _values(sweep, row_before, record):
             continue
         dotted = split_dotted(key)
         value = (record.get(dotted[0]) or {}).get(dotted[1]) if dotted else record.get(key)
-        if value is not None:
-            values[name] = "-".join(map(str, value)) if key == "hidden" \
-                else dashboard_value(value)
+        if value is not None:  # JSON gives lists where the live trial has tuples
+            values[name] = dashboard_value(tuple(value) if isinstance(value, list) else value)
     return values
 
 
