@@ -74,10 +74,16 @@ _SPECS = {
 
 @dataclass(frozen=True)
 class Split:
-    """Images and their labels for one part of a dataset (train, validation or test)."""
+    """Images and their labels for one part of a dataset, with what a run records of it:
+    the part's name (`train`, `validation` or `test`), the class names and the dataset's
+    name (a Trainer fed a Split keeps the last two with the run; `evaluate` on the
+    `test` split records the run's test results)."""
 
     images: np.ndarray
     labels: np.ndarray
+    name: str = None
+    class_names: tuple = None
+    dataset: str = None
 
     def __post_init__(self):
         if len(self.images) != len(self.labels):
@@ -88,7 +94,7 @@ class Split:
 
     def __repr__(self):
         shape = ", ".join(str(n) for n in self.images.shape)
-        return f"Split(images={self.images.dtype}[{shape}], labels={self.labels.dtype}[{len(self.labels)}])"
+        return f"Split({self.name + ', ' if self.name else ''}images={self.images.dtype}[{shape}], labels={self.labels.dtype}[{len(self.labels)}])"
 
 
 @dataclass(frozen=True)
@@ -141,11 +147,13 @@ def load_dataset(name, data_dir=None, validation_size=5000, raw=False, download=
     if not raw:
         x_train, x_test = _scale(x_train), _scale(x_test)
     y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
+    known = (spec.class_names, spec.name)
     return DataSplits(
         name=spec.name,
-        train=Split(x_train[validation_size:], y_train[validation_size:]),
-        validation=Split(x_train[:validation_size], y_train[:validation_size]),
-        test=Split(x_test, y_test),
+        train=Split(x_train[validation_size:], y_train[validation_size:], "train", *known),
+        validation=Split(x_train[:validation_size], y_train[:validation_size], "validation",
+                         *known),
+        test=Split(x_test, y_test, "test", *known),
         class_names=spec.class_names,
         source=source,
     )

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lowtf import pictures
 from lowtf.datasets import load_dataset
 from lowtf.determinism import check_seed, enable_determinism
 from lowtf.distribute import check_devices, is_chief, make_strategy
@@ -284,19 +283,12 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
                           hparams=hparams, trial_id=trial_id)
     elapsed = earlier + time.perf_counter() - start
     trainer.restore_best()  # the model the run reports is its best checkpoint's
-    test = trainer.evaluate(data.test)
-    if trainer.writer:
-        step = int(trainer.state.step.numpy())
-        trainer.writer.scalars("test", step, test)
-        with trainer.evaluation_weights():
-            probabilities = trainer.predictor.probabilities(data.test.images)
-        pictures.write_evaluation_images(
-            trainer.writer.writer("test"), step, data.test.images, data.test.labels,
-            probabilities, data.class_names)
+    test = trainer.evaluate(data.test)  # also its scalars and figures in <run>/test
     checkpoint = trainer.final_checkpoint
     rates = history.get("examples_per_second", [])
     results = {"experiment": experiment.as_record(), "test": test,
-               "epochs": len(history.get("loss", [])), "train_seconds": elapsed,
+               "epochs": len(history.get("loss", [])), "step": trainer.step,
+               "train_seconds": elapsed,
                "examples_per_second_median": sorted(rates)[len(rates) // 2] if rates else None,
                "checkpoint": checkpoint}
     if trainer.chief:

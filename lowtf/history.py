@@ -62,7 +62,9 @@ def rebuild(run_dir, epochs, step):
     """The first `epochs` epochs of a run's history, from its TensorBoard scalars.
 
     The trainer writes each epoch's values to `<run>/train` and `<run>/validation` (as
-    `val_<name>`) at the epoch's last step; points after `step` (the restored
+    `val_<name>`) at the epoch's last step, `epoch_time` among them: the steps of the
+    `epoch_time` points are the epochs' (the others are per-step points), and the keys
+    with a value at each of them are the history's. Points after `step` (the restored
     checkpoint's) belong to an abandoned attempt and are left out.
 
     Raises:
@@ -85,12 +87,14 @@ def rebuild(run_dir, epochs, step):
                 if event.step <= step:
                     value = float(tensor_util.make_ndarray(event.tensor_proto))
                     points.setdefault(prefix + tag, {})[event.step] = value
-    steps = sorted({s for values in points.values() for s in values})
-    if len(steps) != epochs or sorted(points.get("loss", {})) != steps:
+    steps = sorted(points["epoch_time"] if "epoch_time" in points
+                   else {s for values in points.values() for s in values})
+    if len(steps) != epochs or not set(steps) <= set(points.get("loss", {})):
         raise ConfigError(f"the TensorBoard logs in {run_dir} do not hold the run's {epochs} "
                           f"epoch(s) up to step {step} (they hold {len(steps)}, "
                           f"{len(points.get('loss', {}))} of them with a training loss)")
-    history = {key: [values[s] for s in steps if s in values] for key, values in points.items()}
+    history = {key: [values[s] for s in steps] for key, values in points.items()
+               if all(s in values for s in steps)}
     history.update(epoch=list(range(1, epochs + 1)), step=steps)
     return {k: [int(v) for v in values] if k in _INT_KEYS else values
             for k, values in history.items()}

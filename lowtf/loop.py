@@ -68,9 +68,15 @@ class StepLoop(tf.Module):
             self.loss_scale = precision.POLICIES[techniques.precision] == tf.float16 and \
                 DynamicLossScale()
             self.scalars = StepScalars()
+            # The update's global norm, kept at every `log_every`-th step for TensorBoard.
+            self.gradient_norm = tf.Variable(
+                math.nan, trainable=False, name="gradient_norm",
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.MEAN)
         # Loop state is host-side bookkeeping, updated in cross-replica context only.
         self.state = LoopState()
         self.skip_nonfinite = False  # read when the loop is traced
+        self.log_every = None  # keep the gradient norm at steps that are multiples of this
         self.traces = 0
         self.feed = self._fn = self._choice = self._buffer = None
         self.xla = None  # what the step loop runs with: {"xla": bool, "why": ...}
@@ -105,6 +111,8 @@ class StepLoop(tf.Module):
         if ctx.num_replicas_in_sync > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+        if self.log_every:
+            self._keep_gradient_norm(grads)
         applied, go_on = ctx.merge_call(self._apply_update,
                                         args=(tf.math.is_finite(loss), grads))
 
@@ -119,6 +127,17 @@ class StepLoop(tf.Module):
 
         tf.cond(applied, count, lambda: tf.constant(False))
         return go_on
+
+    def _keep_gradient_norm(self, grads):
+        """Assigns the global norm of `grads` (before any clipping) at the steps whose
+        number will be a multiple of `log_every`: only there is it computed."""
+        due = tf.equal((self.state.step + 1) % self.log_every, 0)
+
+        def keep():
+            self.gradient_norm.assign(tf.linalg.global_norm(grads))
+            return tf.constant(True)
+
+        tf.cond(due, keep, lambda: tf.constant(False))
 
     def _gradients(self, x, y, total, with_l2):
         """`(gradients, objective, y, float32 outputs, per-example losses, l2 term)` of one

@@ -53,7 +53,8 @@ def configuration(model, loss, inputs, builder, optimizer, metrics, batch_size, 
 
 
 def hparams_of(config, learning_rate, epochs):
-    """The run's values for TensorBoard's HParams dashboard, from its configuration."""
+    """The run's values for TensorBoard's HParams dashboard, from its configuration: every
+    setting a result depends on, as a number or a short text (one column each)."""
     hparams = {"optimizer": config["optimizer"].get("name", "?"),
                "learning_rate": float(learning_rate), "batch_size": config["batch_size"],
                "epochs": epochs, "seed": config["seed"]}
@@ -67,4 +68,13 @@ def hparams_of(config, learning_rate, epochs):
                        activation=layers[0][2])
     else:
         hparams["model"] = config["model"].get("class", "?").rsplit(".", 1)[-1]
+    dataset = (config.get("metadata") or {}).get("dataset")
+    if dataset:
+        hparams["dataset"] = str(dataset)
+    for key, value in {**TECHNIQUE_DEFAULTS, **(config.get("techniques") or {})}.items():
+        if key == "ema":  # a number column, as sweeps write it: no average is 0
+            value = value or 0.0
+        hparams[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    stopping = config.get("early_stopping")
+    hparams["patience"] = stopping["patience"] if stopping else "none"
     return hparams

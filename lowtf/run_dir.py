@@ -1,20 +1,20 @@
 """The layout of a run directory and of a sweep directory: every name in them is here.
 
     logs/<run>/                     a run directory (`RunDir`)
-        events.out.tfevents.*       hparams of the run (HParams dashboard)
+        events.out.tfevents.*       the run's HParams session: values, how it ended
         train/  validation/  test/  TensorBoard curves, one folder per split (`split`)
+        summary/                    best validation values, epochs, finished (HParams)
         history.json                one value per epoch of every metric (lowtf.history)
-        results.json                test metrics, epochs, time, checkpoint (run_experiment)
+        results.json                test metrics, epochs, checkpoint (Trainer.evaluate on a
+                                    test split; run_experiment adds time and settings)
         checkpoints/                ckpt-<step>, the last few (lowtf.checkpoints)
             best/                   ckpt-<step> of the best epoch
       and in a sweep's trial also:
-        *.sweep-trial               how the trial ended (session end, HParams dashboard)
-        sweep/                      its best, final and test metrics (HParams dashboard)
         sweep_trial.json            how the trial ended: finished or failed, and why
         error.txt                   the traceback of a failed trial
 
     logs/<sweep>/                   a sweep directory (`SweepDir`)
-        *.sweep-config              the search space and metrics (HParams dashboard)
+        *.sweep-config              a search space earlier versions wrote (removed)
         sweep.json                  what the sweep is: its settings and trials, in order
         results.csv  results.json   the trials ranked (lowtf.sweep.results)
         <trial>/                    a run directory, as above
@@ -34,8 +34,6 @@ CHECKPOINTS = "checkpoints"
 BEST = "best"  # inside any checkpoints folder
 TRIAL_STATUS = "sweep_trial.json"
 TRIAL_ERROR = "error.txt"
-TRIAL_SUMMARIES = "sweep"  # also the group of these metrics on the HParams dashboard
-TRIAL_END_SUFFIX = ".sweep-trial"
 SWEEP_DESCRIPTION = "sweep.json"
 SWEEP_TABLE = "results.csv"
 SWEEP_RESULTS = "results.json"
@@ -86,8 +84,6 @@ class RunDir:
                             doc="`<trial>/sweep_trial.json`: how a sweep's trial ended.")
     trial_error = property(lambda self: self._file(TRIAL_ERROR),
                            doc="`<trial>/error.txt`: the traceback of a failed trial.")
-    trial_summaries = property(lambda self: self._file(TRIAL_SUMMARIES),
-                               doc="`<trial>/sweep`: the trial's metrics for the dashboard.")
 
     def split(self, name):
         """The TensorBoard folder of a split (`train`, `validation`, `test`): `<run>/<name>`;

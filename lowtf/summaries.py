@@ -1,7 +1,8 @@
 """TensorBoard output of a run: scalars, histograms, the step graph and hparams.
 
 Layout: `<run>/train` and `<run>/validation` hold the curves of each split (so
-TensorBoard overlays them), `<run>` itself the hparams of the run (`lowtf.run_dir`).
+TensorBoard overlays them), `<run>/summary` the run's best values and how it ended,
+`<run>` itself the run's HParams session (`lowtf.run_dir`).
 """
 
 import time
@@ -9,6 +10,8 @@ import time
 import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api as hp
+from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams import summary as hp_summary
 
 from lowtf.run_dir import RunDir
 
@@ -42,6 +45,13 @@ class RunWriter:
     def hparams(self, values, trial_id=None):
         with self.writer("").as_default():
             hp.hparams(values, trial_id=trial_id)
+
+    def session_end(self, step, finished):
+        """Ends the run's HParams session: success, or failure (the fit raised)."""
+        status = api_pb2.STATUS_SUCCESS if finished else api_pb2.STATUS_FAILURE
+        with self.writer("").as_default(step=step):
+            tf.summary.experimental.write_raw_pb(
+                hp_summary.session_end_pb(status).SerializeToString(), step=step)
 
     def session_start(self, step, splits):
         """Marks a (re)start before `step`: TensorBoard drops points that an earlier,

@@ -16,6 +16,7 @@ import time
 import tensorflow as tf
 
 from lowtf import actions as lt_actions
+from lowtf import run_results
 from lowtf.actions.base import action_states, call_hooks, run_actions_for
 from lowtf import history as run_history
 from lowtf.distribute import PEER_LOST_ERRORS, is_chief
@@ -59,8 +60,8 @@ class Trainer:
         strategy: a `tf.distribute.Strategy`; None is the default strategy.
         metadata: JSON-serialisable facts stored with the checkpoint, e.g.
             `{"dataset": "fashion_mnist", "class_names": [...]}` for inference.
-        image_summaries: with array validation data, write images of every evaluation to
-            `<run>/validation` (`lowtf.actions.ValidationImages`).
+        image_summaries: with array validation data, write figures of every evaluation to
+            `<run>/validation` (`lowtf.actions.ValidationImages`); on by default.
         l2: factor of an L2 penalty on the kernels, logged apart as `l2_loss`.
         accumulate: micro-batches per update: each update sums the gradients of
             `accumulate` batches of `batch_size` (`lowtf.techniques`).
@@ -68,15 +69,16 @@ class Trainer:
             best checkpoint, `restore` and export use (`lowtf.ema`); None: none.
         precision: `float32`, `mixed_bfloat16` or `mixed_float16` (`lowtf.precision`);
             evaluation and prediction compute in float32.
-        log_every_steps: also write the running training metrics, the learning rate and
-            the step's own scalars (`lt.log_scalar`) to TensorBoard every this many steps.
+        log_every_steps: every this many steps, write the running training metrics, the
+            learning rate, the gradients' global norm, examples/second and the step's own
+            scalars (`lt.log_scalar`) to TensorBoard's `train` curves (None: per epoch only).
     """
 
     def __init__(self, model, loss="sparse_softmax_cross_entropy", optimizer="sgd",
                  metrics=("accuracy",), run_dir=None, seed=0, xla=None, steps_per_call=None,
                  eval_batch_size=1000, max_to_keep=3, histograms=True, verbose=1,
-                 strategy=None, metadata=None, image_summaries=False, l2=0.0, accumulate=1,
-                 ema=None, precision=None, log_every_steps=None):
+                 strategy=None, metadata=None, image_summaries=True, l2=0.0, accumulate=1,
+                 ema=None, precision=None, log_every_steps=100):
         self.metadata = dict(metadata or {})
         self.strategy = strategy or tf.distribute.get_strategy()
         self.loss_name, loss_fn = get_loss(loss)
@@ -116,12 +118,14 @@ class Trainer:
         self.storage = RunStorage(self.checkpoint, self.run_dir, self.strategy,
                                   self.state.step, max_to_keep, self.chief)
         self.keeper, self.writer = self.storage.keeper, self.storage.writer
+        self.loop.log_every = self.log_every_steps if self.writer else None
         self.history = {}
         self._started = self._started_from_checkpoint = False
         self._feed_key = None
         self.fresh = self.improved = self.at_epoch_end = self.validating = False
         self.stop_reason = self.last_saved = None
         self._stopping = False
+        self.weights_checkpoint = None  # the checkpoint whose weights are in memory
 
     # ---- what actions see ----------------------------------------------------------
     n_classes = property(lambda self: self.data.n_classes)
@@ -147,6 +151,7 @@ class Trainer:
         """Loads the best checkpoint's weights (or, reported, the latest when it is damaged)."""
         self.storage.restore_best(model=self.model, **(
             {"ema": self.loop.ema} if self.loop.ema else {}))
+        self.weights_checkpoint = self.final_checkpoint
 
     def evaluation_weights(self):
         """A context in which the model holds the weights evaluation uses: the moving
@@ -201,6 +206,7 @@ class Trainer:
         check_count("batch_size", batch_size)
         check_count("save_every_steps", save_every_steps, optional=True)
         feed = self._feed_for(train, batch_size, shuffle, resident, skip_nonfinite)
+        self._note_dataset(train)
         check_count("eval_every_steps", eval_every_steps, optional=True)
         val_data = None if validation is None else self.data.evaluation(validation)
         self.validating, self.validation_data = val_data is not None, val_data
@@ -240,6 +246,7 @@ class Trainer:
                     logs.update(val)
                 self._end_epoch(logs, monitor, run_actions)
             failed = False
+            self.weights_checkpoint = self.storage.last_good
         except PEER_LOST_ERRORS as e:
             if self.replicas == 1:
                 raise
@@ -258,6 +265,17 @@ class Trainer:
         finally:
             self._call(run_actions, "on_end", failed, quiet=failed)
         return self.history
+
+    def _note_dataset(self, train):
+        """Keeps the class names and the dataset's name a lowtf `Split` carries
+        (`load_dataset`'s do) in the run's metadata, unless it names them already: the
+        run's figures, `lt.restore` and export then name the classes."""
+        names, dataset = getattr(train, "class_names", None), getattr(train, "dataset", None)
+        if names and not self.metadata.get("class_names"):
+            self.metadata["class_names"] = [str(n) for n in names]
+            self.predictor.class_names = tuple(self.metadata["class_names"])
+        if dataset and not self.metadata.get("dataset"):
+            self.metadata["dataset"] = str(dataset)
 
     def _call(self, run_actions, hook, *args, quiet=False):
         call_hooks(run_actions, hook, self, *args, quiet=quiet)
@@ -408,8 +426,18 @@ class Trainer:
             return self.evaluator(data, self.n_classes)
 
     def evaluate(self, data):
-        """Loss and metrics over `(x, y)` arrays or a Dataset of batches, e.g. `{"accuracy": 0.88}`."""
-        return self.validate(self.data.evaluation(data))
+        """Loss and metrics over `(x, y)` arrays, a `Split` or a Dataset of batches, e.g.
+        `{"accuracy": 0.88}`. On a `test` Split (`lt.load_dataset(...).test`) in a run with
+        a `run_dir`, they are also the run's test results: `<run>/test` scalars and
+        figures, and `<run>/results.json` (`record_test`)."""
+        metrics = self.validate(self.data.evaluation(data))
+        if getattr(data, "name", None) == "test" and self.writer:
+            self.record_test(data.images, data.labels, metrics)
+        return metrics
+
+    def record_test(self, x, y, metrics):
+        """Records test `metrics` of the weights in memory (`lowtf.run_results`)."""
+        return run_results.record_test(self, x, y, metrics)
 
     def predict(self, x):
         """The model's outputs (logits for classifiers) for `x`, in batches, as a numpy array."""

@@ -27,7 +27,6 @@ def test_run_dir_paths_follow_the_documented_layout(tmp_path):
     assert run.results == os.path.join(root, "results.json")
     assert run.trial_status == os.path.join(root, "sweep_trial.json")
     assert run.trial_error == os.path.join(root, "error.txt")
-    assert run.trial_summaries == os.path.join(root, "sweep")
     assert [run.split(s) for s in ("train", "validation", "test")] == \
         [os.path.join(root, s) for s in ("train", "validation", "test")]
     assert run.split("") == root  # the run's own hparams

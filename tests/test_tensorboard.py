@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import (event_accumulator, event_file_loader,
                                                  plugin_event_accumulator)
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 import lowtf as lt
 from conftest import make_prototype_data
@@ -105,7 +105,9 @@ def test_validation_scalars_equal_history(run, tag):
 def test_validation_holds_only_validation_curves(run):
     run_dir, _, _ = run
     acc = load(run_dir / "validation")
-    assert set(acc.Tags()["tensors"]) == {"loss", "accuracy"}
+    # the curves, and the figures of each evaluation (on by default with array data)
+    assert set(acc.Tags()["tensors"]) == {"loss", "accuracy", "samples", "confident_mistakes",
+                                          "confusion_matrix"}
     assert not acc.Tags()["graph"]
 
 
@@ -175,7 +177,45 @@ def test_run_root_has_hparams_with_optimizer_and_batch_size(run):
 def test_run_root_holds_no_curves(run):
     run_dir, _, _ = run
     tags = load(run_dir).Tags()
-    assert set(tags["tensors"]) <= {"_hparams_/session_start_info"}
+    assert set(tags["tensors"]) <= {"_hparams_/session_start_info",
+                                    "_hparams_/session_end_info"}
+
+
+def test_every_run_is_an_hparams_session_named_after_its_folder(run):
+    run_dir, trainer, history = run
+    data = _hparams(run_dir)
+    start = next(d.session_start_info for d in data if d.HasField("session_start_info"))
+    assert start.group_name == "run"  # the run's folder, not a hash of its values
+    hparams = start.hparams
+    assert hparams["precision"].string_value == "float32"
+    assert hparams["l2"].number_value == 0 and hparams["ema"].number_value == 0
+    assert hparams["accumulate"].number_value == 1 and hparams["seed"].number_value == 3
+    assert hparams["patience"].string_value == "none"
+    end = next(d.session_end_info for d in data if d.HasField("session_end_info"))
+    assert end.status == api_pb2.STATUS_SUCCESS
+    acc = load(run_dir / "summary")
+    summary = {tag: values(acc, tag) for tag in acc.Tags()["tensors"]}
+    assert summary["best_val_accuracy"] == [(trainer.step, pytest.approx(
+        max(history["val_accuracy"])))]
+    assert summary["best_val_loss"][0][1] == pytest.approx(min(history["val_loss"]))
+    assert summary["finished"] == [(trainer.step, 1.0)]
+    assert summary["epochs_trained"] == [(trainer.step, EPOCHS)]
+
+
+def test_a_failed_fit_ends_its_session_as_failed(tmp_path):
+    train, _ = make_data()
+    trainer = lt.Trainer(lt.dnn(784, (8,), 10, seed=1), run_dir=tmp_path / "bad", verbose=0)
+
+    def broken(run, logs):
+        raise RuntimeError("the user's own action failed")
+
+    with pytest.raises(RuntimeError, match="own action failed"):
+        trainer.fit(train, epochs=2, batch_size=BATCH, actions=[broken])
+    end = next(d.session_end_info for d in _hparams(tmp_path / "bad")
+               if d.HasField("session_end_info"))
+    assert end.status == api_pb2.STATUS_FAILURE
+    acc = load(tmp_path / "bad" / "summary")
+    assert [float(v) for _, v in values(acc, "finished")] == [0.0]
 
 
 def _all_steps(split_dir):

@@ -1,40 +1,56 @@
 """TensorBoard as actions: scalars, histograms, the graph and HParams; validation images."""
 
+import math
+import os
+import time
+
 from lowtf import pictures
 from lowtf.actions.base import Action
 from lowtf.storage import WriteError
 
 
 class TensorBoard(Action):
-    """Writes the run's TensorBoard logs (`<run>/train`, `<run>/validation`).
+    """Writes the run's TensorBoard logs (`<run>/train`, `<run>/validation`, `<run>/summary`).
 
     At the start of every `fit` a session-start marker (TensorBoard drops points a killed
     run wrote after its last checkpoint); on a fresh run the traced step graph and the
-    HParams of the run (`hparams`). Every epoch the scalars of `train` and `validation`
-    and, with `histograms`, the weights and the gradients of one batch. With
-    `every_steps`, also every that many steps: the running training metrics, the
-    learning rate and the scalars the step logged (`lt.log_scalar`).
+    run's HParams session (`hparams`; its trial id is `trial_id`, else the run folder's
+    name). Every epoch the scalars of `train` and `validation` and, with `histograms`,
+    the weights and the gradients of one batch. With `every_steps`, also every that many
+    steps: the running training metrics, the learning rate, the gradients' global norm,
+    examples/second since the last point and the scalars the step logged
+    (`lt.log_scalar`). At the end of `fit`, for the HParams table: the best validation
+    values, the epochs trained and whether the fit finished (`<run>/summary`).
     """
 
     def __init__(self, hparams=None, trial_id=None, histograms=True, every_steps=None):
         super().__init__(every_steps=every_steps, name="tensorboard")
         self.hparams, self.trial_id, self.histograms = hparams, trial_id, histograms
+        self._since = None  # (step, time) of the last per-step point
 
     def on_steps(self, run, logs):
         if run.at_epoch_end:  # the epoch's own scalars follow at this step
             return
+        values = {**logs, "learning_rate": float(run.optimizer.learning_rate.numpy()),
+                  "gradient_norm": float(run.loop.gradient_norm.numpy())}
+        step, now = run.step, time.perf_counter()
+        batch = getattr(run.loop.feed, "batch_size", None)
+        if batch and self._since and step > self._since[0]:
+            values["examples_per_second"] = \
+                (step - self._since[0]) * batch / max(now - self._since[1], 1e-9)
+        self._since = (step, now)
         with run.writing_logs():
-            run.writer.scalars("train", run.step, {
-                **logs, "learning_rate": float(run.optimizer.learning_rate.numpy()),
-                **run.loop.scalars.read()})
+            run.writer.scalars("train", step, {**values, **run.loop.scalars.read()})
 
     def on_start(self, run):
+        self._since = (run.step, time.perf_counter())
         with run.writing_logs():
             run.writer.session_start(run.step + 1, ("train",) if not run.validating
                                      else ("train", "validation"))
             if run.fresh:
                 run.writer.graph(run.loop.concrete_function().graph)
-                run.writer.hparams(self.hparams or {}, trial_id=self.trial_id)
+                run.writer.hparams(self.hparams or {}, trial_id=self.trial_id or os.path.basename(
+                    os.path.normpath(os.path.abspath(run.run_dir))))
 
     def on_epoch(self, run, logs):
         step = run.step
@@ -42,6 +58,8 @@ class TensorBoard(Action):
             train = {k: v for k, v in logs.items()
                      if not k.startswith("val_") and k not in ("epoch", "step")}
             train.update(run.loop.scalars.read())
+            if self.every_steps and step % self.every_steps == 0:  # kept at this step
+                train["gradient_norm"] = float(run.loop.gradient_norm.numpy())
             run.writer.scalars("train", step, train)
             val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
             if val:
@@ -55,14 +73,31 @@ class TensorBoard(Action):
                 run.writer.histograms("train", step, {"gradients/" + n: g
                                                       for n, g in zip(names, grads)})
             run.writer.flush()
+        self._since = (step, time.perf_counter())  # the epoch's evaluation is not training
 
     def on_end(self, run, failed):
         try:
             with run.writing_logs():
+                run.writer.scalars("summary", run.step, run_summary(run.history, failed))
+                run.writer.session_end(run.step, finished=not failed)
                 run.writer.flush()
         except WriteError:
             if not failed:  # else the error that stopped the run is the one to report
                 raise
+
+
+def run_summary(history, failed):
+    """The run's values for the HParams table: the best of each validation metric over its
+    epochs (`best_val_loss` the lowest, the others the highest), the epochs trained and
+    whether the fit finished (1) or stopped on an error (0)."""
+    summary = {}
+    for key, values in history.items():
+        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        if key.startswith("val_") and finite:
+            summary[f"best_{key}"] = min(finite) if key.endswith("loss") else max(finite)
+    summary["epochs_trained"] = len(history.get("loss", []))
+    summary["finished"] = 0.0 if failed else 1.0
+    return summary
 
 
 class ValidationImages(Action):

@@ -10,13 +10,11 @@ Each trial is an ordinary run (`run_experiment`) in `logs/<sweep>/<trial>`, name
 the values it tries (`lr=0.01`, `h=300-100,opt=adam`). Besides the Experiment's fields
 (also l2, ema, accumulate, precision), a sweep varies one keyword of the model builder or
 the optimizer as `model_args.<key>` / `optimizer_args.<key>` (trials `dropout=0.3`), and
-learning-rate schedules (`lr=CosineDecay`, or the `"label"` of a schedule's config dict). For TensorBoard's HParams
-dashboard the sweep root holds the search space and the metrics (`hp.hparams_config`),
-each trial its values (written by the Trainer at the trial's root, with the session
-status: success or failure), and in `<trial>/sweep` its best and test metrics and whether
-it finished (`finished` 1/0); the final train/validation values come from the trial's
-curves. `tensorboard --logdir logs/<sweep>` then shows the table, parallel-coordinates
-and scatter views.
+learning-rate schedules (`lr=CosineDecay`, or the `"label"` of a schedule's config dict). On TensorBoard's HParams
+dashboard each trial is a row like any run's (the Trainer writes its values, its best
+validation metrics and whether it finished; the trial's name is its id), so
+`tensorboard --logdir logs` shows one table over sweeps and single runs alike, and
+`--logdir logs/<sweep>` the table, parallel-coordinates and scatter views of one sweep.
 
 Trials are ranked on validation (`rank_by`); the table shows no test figures, and the
 chosen trial's are `result.test_report()` (`lowtf sweep ... --test`).
@@ -31,7 +29,7 @@ The package, one job a module:
     space       what may vary: parameters, aliases, LogUniform/Uniform, trial names
     definition  Sweep and its Trials; load_target/load_sweep from experiments/
     running     run_sweep/run_trial: training the trials, one by one or in processes
-    dashboard   TensorBoard's HParams dashboard: search space and per-trial summaries
+    description sweep.json: the sweep's settings and trials
     results     SweepResult (ranked table, results.csv/.json) and read_results
     ondisk      report_sweep_dir: a sweep ranked again from its directory alone
     jsonio      JSON helpers the others share

@@ -17,7 +17,7 @@ from lowtf import history as run_history
 from lowtf.experiment import Experiment, file_modules, reload_file_modules, run_experiment
 from lowtf.run_config import differences
 from lowtf.run_dir import RunDir
-from lowtf.sweep.dashboard import _write_hparams_config, _write_trial_summaries
+from lowtf.sweep.description import write_description
 from lowtf.sweep.jsonio import _jsonable
 from lowtf.sweep.results import SweepResult
 from lowtf.sweep.space import DASHBOARD_NAMES, dashboard_value
@@ -63,10 +63,8 @@ def run_trial(trial, verbose=0):
         RunDir(trial.run_dir).write_trial_error(traceback.format_exc())
         status = {"status": "failed", "error": _first_line(e)}
     status["seconds"] = time.perf_counter() - start
-    row = trial_row(trial, status)
-    _write_trial_summaries(trial, row)
     RunDir(trial.run_dir).write_trial_status(status)
-    return row
+    return trial_row(trial, status)
 
 
 def trial_row(trial, status=None):
@@ -159,7 +157,7 @@ def run_sweep(sweep, parallel=1, verbose=1, retry_failed=False, train=True):
     """
     trials = sweep.trials()
     if train:
-        _write_hparams_config(sweep, trials)
+        write_description(sweep, trials)
     say = print if verbose else (lambda *a, **k: None)
     pending = []
     for i, trial in enumerate(trials, 1):
@@ -174,7 +172,7 @@ def run_sweep(sweep, parallel=1, verbose=1, retry_failed=False, train=True):
                     + "); continuing it")
                 pending.append((i, trial))
             elif not os.path.exists(RunDir(trial.run_dir).trial_status) and train:
-                row = run_trial_summaries_only(trial)
+                row = record_finished(trial)
                 say(f"{tag}: already trained; {_describe(row)}")
             else:
                 say(f"{tag}: already finished; {_describe(row)}")
@@ -206,13 +204,11 @@ def run_sweep(sweep, parallel=1, verbose=1, retry_failed=False, train=True):
     return result
 
 
-def run_trial_summaries_only(trial):
-    """For a trial trained but not yet summarised (the sweep stopped in between)."""
+def record_finished(trial):
+    """For a trial trained but not yet recorded as finished (the sweep stopped in between)."""
     status = {"status": "finished"}
-    row = trial_row(trial, status)
-    _write_trial_summaries(trial, row)
     RunDir(trial.run_dir).write_trial_status(status)
-    return row
+    return trial_row(trial, status)
 
 
 def _run_parallel(sweep, trials, pending, workers, cores, say):
