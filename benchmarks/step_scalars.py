@@ -1,25 +1,28 @@
 #!/usr/bin/env python
-"""What does `lt.log_scalar` inside the training step cost? Epoch time with and without it.
+"""What do per-step TensorBoard points cost? Epoch time with and without them.
 
     .venv/bin/python benchmarks/step_scalars.py            # default: 7 rounds, ~3 min on 2 cores
     .venv/bin/python benchmarks/step_scalars.py --quick    # smoke run: 2 rounds on 2,000 examples
 
 The reference MLP 784-300-100-10 (ReLU, SGD(0.01), batch 50) on the first
 `--train-examples` real Fashion-MNIST training images (uint8, resident), two variants in
-one process, each its own `lt.Trainer` (XLA on, so both run the same compiled loop kind):
+one process, each its own `lt.Trainer` (XLA on, so all run the same compiled loop kind):
 
-- `plain`: the model as it is.
-- `logged`: the same model, which also calls `lt.log_scalar` three times in every step
+- `epoch_only`: `log_every_steps=None`, TensorBoard points once an epoch (the baseline).
+- `every_100`: the default, `log_every_steps=100`: the loop keeps the gradients' global
+  norm at every 100th step, and a point of the running metrics, the learning rate, that
+  norm and examples/s goes to TensorBoard every 100 steps.
+- `plain`: the same every 20 steps.
+- `logged`: as `plain`, and the model also calls `lt.log_scalar` three times in every step
   (the logits' mean norm, the hidden layers' fraction of zero ReLUs).
 
-Both use `log_every_steps=20`: each call of the loop ends every 20 steps and the running
-metrics and the learning rate (and, for `logged`, its three values) go to TensorBoard, so
-the ratio is the cost of the scalars themselves, not of the interval.
+`every_100 / epoch_only` is the cost of the default per-step points, `plain / epoch_only`
+of five times as many, `logged / plain` of the step's own scalars.
 
 After one warm-up epoch each (tracing, compiling), rounds train one more epoch of each
 variant in turn (A B A B ...), so a noisy spell of the machine hits both; a figure is the
 median epoch time over rounds (the trainer's own `history["epoch_time"]`). Prints the
-ratio logged / plain and writes the figures to `logs/benchmarks/step_scalars-<time>.json`.
+ratios above and writes the figures to `logs/benchmarks/step_scalars-<time>.json`.
 """
 
 import argparse
@@ -71,12 +74,11 @@ def main(argv=None):
     data = lt.load_dataset("fashion_mnist", raw=True)
     train = (data.train.images[:args.train_examples], data.train.labels[:args.train_examples])
     work = tempfile.mkdtemp(prefix="step_scalars-")
-    trainers = {
-        "plain": lt.Trainer(plain, run_dir=os.path.join(work, "plain"), xla=True, verbose=0,
-                            histograms=False, log_every_steps=20),
-        "logged": lt.Trainer(Logged, run_dir=os.path.join(work, "logged"), xla=True,
-                             verbose=0, histograms=False, log_every_steps=20),
-    }
+    settings = {"epoch_only": (plain, None), "every_100": (plain, 100),
+                "plain": (plain, 20), "logged": (Logged, 20)}
+    trainers = {name: lt.Trainer(model, run_dir=os.path.join(work, name), xla=True, verbose=0,
+                                 histograms=False, log_every_steps=every)
+                for name, (model, every) in settings.items()}
     times = {name: [] for name in trainers}
     for epoch in range(1, args.rounds + 2):  # the first epoch is the warm-up
         for name, trainer in trainers.items():
@@ -84,20 +86,22 @@ def main(argv=None):
             if epoch > 1:
                 times[name].append(history["epoch_time"][-1])
     medians = {name: statistics.median(t) for name, t in times.items()}
-    ratio = medians["logged"] / medians["plain"]
+    ratios = {"every_100/epoch_only": medians["every_100"] / medians["epoch_only"],
+              "plain/epoch_only": medians["plain"] / medians["epoch_only"],
+              "logged/plain": medians["logged"] / medians["plain"]}
     steps = len(train[0]) // 50
     cpu = lt.machine.describe()
     print(f"{cpu}; {steps} steps an epoch, median of {args.rounds} rounds")
     for name, median in medians.items():
         print(f"  {name:7s} {1000 * median / steps:7.3f} ms/step  "
               f"(rounds {', '.join(f'{1000 * t / steps:.3f}' for t in times[name])})")
-    print(f"  logged / plain: {ratio:.3f}  traces: plain "
-          f"{trainers['plain'].train_traces}, logged {trainers['logged'].train_traces}")
+    print("  " + "  ".join(f"{k}: {v:.3f}" for k, v in ratios.items()))
+    print("  traces: " + ", ".join(f"{name} {t.train_traces}" for name, t in trainers.items()))
     out = REPO / "logs" / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     record = {"cpu": cpu, "load": os.getloadavg(), "steps_per_epoch": steps,
-              "epoch_seconds": times, "median_seconds": medians, "ratio": ratio,
+              "epoch_seconds": times, "median_seconds": medians, "ratios": ratios,
               "traces": {name: t.train_traces for name, t in trainers.items()}}
     (out / f"step_scalars-{stamp}.json").write_text(json.dumps(record, indent=2))
     return record

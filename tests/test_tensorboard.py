@@ -30,9 +30,9 @@ def make_data(n=400, seed=0):
     return make_prototype_data(n, N_TRAIN, noise=0.3, seed=seed)
 
 
-def make_trainer(run_dir):
+def make_trainer(run_dir, **kwargs):
     return lt.Trainer(lt.dnn(784, (32, 16), 10, seed=1), optimizer=lt.optimizers.SGD(0.1),
-                      run_dir=run_dir, seed=3, verbose=0)
+                      run_dir=run_dir, seed=3, verbose=0, **kwargs)
 
 
 def load(path):
@@ -289,3 +289,33 @@ def test_resume_after_corrupt_checkpoint_shows_each_step_once(tmp_path):
         points = [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors("loss")]
         assert [s for s, _ in points] == [6, 12, 18, 24], f"{split}: {points}"
         assert [v for _, v in points] == pytest.approx(history[key], rel=1e-6)
+
+
+def test_per_step_points_form_one_curve_across_a_resume(tmp_path):
+    """Points every 4 steps; the latest checkpoint (step 18) is damaged, so the run
+    resumes from step 12: TensorBoard shows each step once, the points after 12 from the
+    attempt that went on, so the per-step curve continues where the run resumed."""
+    run_dir = tmp_path / "run"
+    train, validation = make_data()
+    make_trainer(run_dir, log_every_steps=4).fit(train, validation, epochs=3, batch_size=BATCH)
+    data_file = run_dir / "checkpoints" / "ckpt-18.data-00000-of-00001"
+    data_file.write_bytes(b"\x00" * len(data_file.read_bytes()))
+    resumed = make_trainer(run_dir, log_every_steps=4)
+    with pytest.warns(UserWarning, match="ckpt-12"):
+        resumed.fit(train, validation, epochs=4, batch_size=BATCH)
+    straight_dir = tmp_path / "straight"
+    make_trainer(straight_dir, log_every_steps=4).fit(train, validation, epochs=4,
+                                                      batch_size=BATCH)
+
+    def points(folder, tag):
+        acc = plugin_event_accumulator.EventAccumulator(
+            str(folder / "train"), size_guidance={plugin_event_accumulator.TENSORS: 0})
+        acc.Reload()
+        return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
+
+    for tag, steps in (("loss", [4, 6, 8, 12, 16, 18, 20, 24]),
+                       ("gradient_norm", [4, 8, 12, 16, 20, 24])):
+        shown, straight = points(run_dir, tag), points(straight_dir, tag)
+        assert [s for s, _ in shown] == steps == [s for s, _ in straight], tag
+        # the resumed run equals one never interrupted (the running metrics resumed too)
+        assert [v for _, v in shown] == pytest.approx([v for _, v in straight], rel=1e-5), tag
