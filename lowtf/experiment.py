@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lowtf import pictures
+from lowtf import figures
 from lowtf.datasets import load_dataset
 from lowtf.determinism import check_seed, enable_determinism
 from lowtf.distribute import check_devices, is_chief, make_strategy
@@ -248,7 +248,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     """Trains `experiment`, evaluates it on the test set, and returns a results dict.
 
     The results (test metrics, epochs, time, examples/second, checkpoint) are also
-    written to `<run_dir>/results.json`, and the test metrics and pictures (samples,
+    written to `<run_dir>/results.json`, and the test metrics and figures (samples,
     confident mistakes, confusion matrix) to TensorBoard under `<run_dir>/test`.
     `hparams` and `trial_id` go to the HParams dashboard (a sweep passes its trial's).
     """
@@ -290,7 +290,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
         trainer.writer.scalars("test", step, test)
         with trainer.evaluation_weights():
             probabilities = trainer.predictor.probabilities(data.test.images)
-        pictures.write_evaluation_images(
+        figures.write_evaluation_images(
             trainer.writer.writer("test"), step, data.test.images, data.test.labels,
             probabilities, data.class_names)
     checkpoint = trainer.final_checkpoint

@@ -1,6 +1,6 @@
 """TensorBoard as actions: scalars, histograms, the graph and HParams; validation images."""
 
-from lowtf import pictures
+from lowtf import figures
 from lowtf.actions.base import Action
 from lowtf.storage import WriteError
 
@@ -67,7 +67,7 @@ class TensorBoard(Action):
 
 class ValidationImages(Action):
     """Images of every evaluation in `<run>/validation`: sample inputs with their labels,
-    the most confidently wrong images and the confusion matrix (`lowtf.pictures`).
+    the most confidently wrong images and the confusion matrix (`lowtf.figures`).
 
     Args:
         x, y: the validation arrays shown (checked; the first 10,000 examples at most).
@@ -81,7 +81,7 @@ class ValidationImages(Action):
         with run.writing_logs():
             with run.evaluation_weights():
                 probabilities = run.predictor.probabilities(self.x)
-            pictures.write_evaluation_images(
+            figures.write_evaluation_images(
                 run.writer.writer("validation"), run.step, self.x, self.y,
                 probabilities, run.metadata.get("class_names"))
             run.writer.flush()
