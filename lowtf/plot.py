@@ -4,8 +4,8 @@
     lt.plot.plot_runs(["logs/lab_learning_rate"], "lr.png", splits=("validation",))  # a whole sweep
 
 Reads each run's `history.json` (one value per epoch, written by the Trainer). A folder
-that is not a run but holds runs (a sweep) stands for all of them. Needs matplotlib,
-an optional extra: `pip install 'lowtf[plot]'`.
+that is not a run but holds runs (a sweep) stands for all of them. matplotlib (a
+dependency of lowtf) is imported only when a plot is drawn.
 """
 
 import os
@@ -50,11 +50,8 @@ def check_output(output):
 
 
 def _matplotlib():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConfigError("plotting needs matplotlib, an optional extra: "
-                          "pip install 'lowtf[plot]' (or pip install matplotlib)") from None
+    import matplotlib
+
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
