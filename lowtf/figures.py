@@ -18,15 +18,16 @@ as written and colour-blind-safe colours (Okabe-Ito; viridis). `new_figure` and
 
 matplotlib is imported only when a figure is drawn, so `import lowtf` stays fast, and
 only through `Figure` and the Agg canvas: no pyplot state, safe from any thread.
+TensorFlow too is imported only where it is used, so `lowtf plot` does not load it.
 """
 
 import numpy as np
-import tensorflow as tf
 
 # Okabe & Ito's colour-blind-safe palette; yellow last, it is faint on white.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
              "#F0E442")
-RIGHT, WRONG, NEUTRAL = "#0072B2", "#D55E00", "#808080"  # blue, vermillion, grey
+BLUE, VERMILLION = OKABE_ITO[0], OKABE_ITO[3]
+RIGHT, WRONG, NEUTRAL = BLUE, VERMILLION, "#808080"
 CMAP = "viridis"  # perceptually uniform and colour-blind safe
 DPI = 100
 WIDTH = 500  # px: TensorBoard's image card shows this at natural size
@@ -201,6 +202,8 @@ def mistakes_figure(images, labels, probabilities, class_names=None, n=16, cols=
 
 def confusion_counts(labels, predictions, n_classes):
     """`[n_classes, n_classes]` int counts, rows the true class, columns the predicted."""
+    import tensorflow as tf
+
     return tf.math.confusion_matrix(np.asarray(labels, np.int64),
                                     np.asarray(predictions, np.int64),
                                     num_classes=n_classes, dtype=tf.int64).numpy()
@@ -286,6 +289,8 @@ def write_evaluation_images(writer, step, images, labels, probabilities, class_n
             and the ordering of the mistakes use them, the shown percentages assume
             probabilities).
     """
+    import tensorflow as tf
+
     arrays = {tag: to_image(figure) for tag, figure in evaluation_figures(
         images, labels, probabilities, class_names, n_samples, n_mistakes).items()}
     with writer.as_default(step=int(step)):
