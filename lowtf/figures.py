@@ -105,30 +105,32 @@ def _grid_figure(images, cells, title, cols, n_lines):
     """Framed images in a grid with lines of text below each, on a 1:1 pixel canvas.
 
     `cells`: per image, `(frame colour, [(text, colour), ...])`; a text may be a pair
-    `(cut if too long, kept)`.
+    `(cut if too long, kept)`. Cells are sized for `cols` columns (fewer images are
+    centred, not enlarged); images are scaled up by a whole factor to fill them.
     """
-    side = images.shape[1]
-    cols = max(1, min(cols, len(images)))
+    side, frame = images.shape[1], 3
     cell_w = (WIDTH - 2 * PAD) // cols
-    scale = max(1, (cell_w - 12) // side)
-    frame = max(2, scale)
+    scale = max(1, (cell_w - 2 * frame - 8) // side)
     framed = side * scale + 2 * frame
     cell_w = max(cell_w, framed + 8)
-    cell_h = framed + 4 + n_lines * LINE_H + 8
+    cols = max(1, min(cols, len(images)))
     rows = -(-len(images) // cols)
-    width, height = 2 * PAD + cols * cell_w, TITLE_H + rows * cell_h + PAD
+    cell_h = framed + 4 + n_lines * LINE_H + 8
+    width = max(WIDTH, 2 * PAD + cols * cell_w)
+    height = TITLE_H + rows * cell_h + PAD
+    margin = (width - cols * cell_w) // 2
     canvas = np.full((height, width, 3), 255, np.uint8)
     figure = new_figure(width / DPI, height / DPI)
     figure.text(0.5, 1 - 6 / height, title, ha="center", va="top", fontsize=FONT_SIZE)
     for i, (image, (color, lines)) in enumerate(zip(images, cells)):
         r, c = divmod(i, cols)
         top = TITLE_H + r * cell_h
-        left = PAD + c * cell_w + (cell_w - framed) // 2
+        left = margin + c * cell_w + (cell_w - framed) // 2
         canvas[top:top + framed, left:left + framed] = _rgb(color)
         big = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
         canvas[top + frame:top + framed - frame, left + frame:left + framed - frame] = \
             big[:, :, None]
-        centre = PAD + c * cell_w + cell_w / 2
+        centre = margin + c * cell_w + cell_w / 2
         for k, (text, ink) in enumerate(lines):
             y = top + framed + 4 + k * LINE_H
             text, keep = text if isinstance(text, tuple) else (text, "")

@@ -210,3 +210,13 @@ def test_trainer_writes_figures_of_every_evaluation(tmp_path):
     found = read_events(tmp_path / "run" / "validation")
     for tag in ("samples", "confident_mistakes", "confusion_matrix"):
         assert [s for s, _ in found[tag]] == history["step"], tag
+
+
+def test_fewer_images_than_columns_keep_their_size_and_the_width():
+    x, y = images(1)
+    image = figures.to_image(figures.sample_figure(x, y, y, NAMES))
+    assert image.shape[1] == figures.WIDTH
+    blue = (image == figures._rgb(figures.RIGHT)).all(axis=2)
+    assert blue.sum(axis=1).max() == 84 + 2 * 3  # one 3x image with its frame, not bigger
+    empty = figures.sample_figure(x[:0], y[:0], y[:0], NAMES)
+    assert texts(empty) == [texts(empty)[0]] and figures.to_image(empty).shape[1] == 500
