@@ -55,23 +55,23 @@ def main():
                "fine_tune_learning_rate": rate, "checkpoint": best.checkpoint, "test": test}
     with open(os.path.join(experiment.log_dir, "best_mlp.json"), "w") as f:
         json.dump(results, f, indent=2)
-    test_pictures(best, data, history["step"][best_epoch - 1])
+    test_figures(best, data, history["step"][best_epoch - 1])
     print(f"Best checkpoint {best.checkpoint} (epoch {best_epoch}, validation accuracy "
           f"{val[best_epoch - 1]:.4f})\nTest accuracy: {test['accuracy']:.4f}  "
           f"loss {test['loss']:.4f}", flush=True)
 
 
-def test_pictures(predictor, data, step):
+def test_figures(predictor, data, step):
     """The test set's sample grid, confident mistakes and confusion matrix: in TensorBoard
     (`logs/best_mlp/test`) and as PNGs in experiments/figures/."""
     writer = tf.summary.create_file_writer(os.path.join(experiment.log_dir, "test"))
-    pictures = lt.pictures.write_evaluation_images(
+    images = lt.figures.write_evaluation_images(
         writer, step, data.test.images, data.test.labels,
         predictor.probabilities(data.test.images), data.class_names)
     writer.close()
     os.makedirs(FIGURES, exist_ok=True)
-    for tag, picture in pictures.items():
-        tf.io.write_file(os.path.join(FIGURES, f"best_mlp_{tag}.png"), tf.io.encode_png(picture))
+    for tag, image in images.items():
+        tf.io.write_file(os.path.join(FIGURES, f"best_mlp_{tag}.png"), tf.io.encode_png(image))
 
 
 if __name__ == "__main__":

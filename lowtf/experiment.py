@@ -247,7 +247,7 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
     """Trains `experiment`, evaluates it on the test set, and returns a results dict.
 
     The results (test metrics, epochs, time, examples/second, checkpoint) are also
-    written to `<run_dir>/results.json`, and the test metrics and pictures (samples,
+    written to `<run_dir>/results.json`, and the test metrics and figures (samples,
     confident mistakes, confusion matrix) to TensorBoard under `<run_dir>/test`.
     `hparams` and `trial_id` go to the HParams dashboard (a sweep passes its trial's).
     """

@@ -70,19 +70,20 @@ class LRFinderResult:
 
     def plot(self, path):
         """Saves the curve (smoothed and raw loss against the rate, log x-axis) as a PNG."""
-        from lowtf.plot import _matplotlib
-
-        figure = self._figure(_matplotlib())
-        figure.savefig(os.fspath(path), dpi=100)
-        _matplotlib().close(figure)
+        self._figure().savefig(os.fspath(path), dpi=100)
         return os.fspath(path)
 
-    def _figure(self, plt):
-        figure, ax = plt.subplots(figsize=(7, 4.5))
-        ax.plot(self.rates, self.raw_losses, color="0.75", linewidth=0.8, label="batch loss")
-        ax.plot(self.rates, self.losses, color="C0", label="smoothed loss")
+    def _figure(self):
+        """The curve in `lowtf.figures`' colour-blind-safe colours: the smoothed loss
+        blue, the suggestion a dashed vermillion line, the batch losses grey."""
+        from lowtf import figures
+
+        figure = figures.new_figure(7, 4.5)
+        ax = figure.add_subplot()
+        ax.plot(self.rates, self.raw_losses, color="0.7", linewidth=0.8, label="batch loss")
+        ax.plot(self.rates, self.losses, color=figures.BLUE, label="smoothed loss")
         if self.suggested:
-            ax.axvline(self.suggested, color="C3", linestyle="--",
+            ax.axvline(self.suggested, color=figures.VERMILLION, linestyle="--",
                        label=f"suggested {self.suggested:.3g}")
         ax.set_xscale("log")
         ax.set_xlabel("learning rate (log scale)")
@@ -98,13 +99,8 @@ class LRFinderResult:
         return figure
 
     def png_bytes(self):
-        from lowtf.plot import _matplotlib
-
-        plt = _matplotlib()
-        figure = self._figure(plt)
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=100)
-        plt.close(figure)
+        self._figure().savefig(buffer, format="png", dpi=100)
         return buffer.getvalue()
 
 

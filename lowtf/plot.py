@@ -4,12 +4,15 @@
     lt.plot.plot_runs(["logs/lab_learning_rate"], "lr.png", splits=("validation",))  # a whole sweep
 
 Reads each run's `history.json` (one value per epoch, written by the Trainer). A folder
-that is not a run but holds runs (a sweep) stands for all of them. Needs matplotlib,
-an optional extra: `pip install 'lowtf[plot]'`.
+that is not a run but holds runs (a sweep) stands for all of them. Runs are coloured
+with `lowtf.figures`' colour-blind-safe palette (Okabe-Ito; viridis beyond 8 runs), train
+solid and validation dashed. matplotlib is imported only when a plot is drawn, through a
+`Figure` of its own (no pyplot state).
 """
 
 import os
 
+from lowtf import figures
 from lowtf import history as run_history
 from lowtf.errors import ConfigError
 from lowtf.run_dir import RunDir, SweepDir
@@ -47,18 +50,6 @@ def check_output(output):
             raise ConfigError(f"{output!r} exists and is not a {extension[1:].upper()} image; "
                               "lowtf does not replace it: choose another name or remove it")
     return output
-
-
-def _matplotlib():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConfigError("plotting needs matplotlib, an optional extra: "
-                          "pip install 'lowtf[plot]' (or pip install matplotlib)") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def find_runs(paths):
@@ -100,7 +91,6 @@ def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
         `output`.
     """
     output = check_output(output)
-    plt = _matplotlib()
     from matplotlib import ticker
 
     if isinstance(paths, (str, os.PathLike)):
@@ -112,9 +102,9 @@ def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
     if x not in ("epoch", "step"):
         raise ConfigError(f"x must be 'epoch' or 'step', got {x!r}")
     histories = [(label, run_history.read(run)) for label, run in runs]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(width * len(metrics), height),
-                                squeeze=False)
-    colors = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20").colors
+    figure = figures.new_figure(width * len(metrics), height, dpi=dpi)
+    axes = figure.subplots(1, len(metrics), squeeze=False)
+    colors = figures.run_colors(len(runs))
     drawn = 0
     for axis, metric in zip(axes[0], metrics):
         for i, (label, history) in enumerate(histories):
@@ -138,13 +128,12 @@ def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
             if top and max(top) > 20 * sorted(top)[len(top) // 2]:
                 axis.set_yscale("log")
     if not drawn:
-        plt.close(figure)
         raise ConfigError(f"the runs have none of the metrics {list(metrics)} for splits "
                           f"{list(splits)}")
     handles, labels = axes[0][0].get_legend_handles_labels()
     if not handles:
         handles, labels = axes[0][-1].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+    figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9,
                   frameon=False)
     if title:
         figure.suptitle(title)
@@ -155,6 +144,4 @@ def plot_runs(paths, output="curves.png", metrics=("loss", "accuracy"),
     except OSError as e:
         raise ConfigError(f"cannot write {output!r} ({e.strerror or e}); choose a writable "
                           "place") from None
-    finally:
-        plt.close(figure)
     return output

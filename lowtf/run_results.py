@@ -6,7 +6,7 @@ metrics, the epochs and step trained and the checkpoint the evaluated weights co
 (`run_experiment` rewrites it with its settings and timing added).
 """
 
-from lowtf import pictures
+from lowtf import figures
 from lowtf.run_dir import RunDir
 
 
@@ -19,7 +19,7 @@ def record_test(run, x, y, metrics):
         if run.image_summaries and run.n_classes:
             with run.evaluation_weights():
                 probabilities = run.predictor.probabilities(x)
-            pictures.write_evaluation_images(run.writer.writer("test"), step, x, y,
+            figures.write_evaluation_images(run.writer.writer("test"), step, x, y,
                                              probabilities, run.metadata.get("class_names"))
         run.writer.flush()
     results = {"test": dict(metrics), "epochs": run.epoch, "step": step,

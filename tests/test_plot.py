@@ -1,4 +1,4 @@
-"""`lowtf plot`: loss/accuracy curves of runs and sweeps as PNG (matplotlib is optional)."""
+"""`lowtf plot`: loss/accuracy curves of runs and sweeps as PNG."""
 
 import json
 import os
@@ -48,7 +48,6 @@ def test_find_runs_expands_a_sweep_in_trial_order(tmp_path):
 
 
 def test_plot_runs_writes_a_png(tmp_path):
-    pytest.importorskip("matplotlib")
     a, b = fake_run(tmp_path / "a"), fake_run(tmp_path / "b", scale=2.0)
     out = lt.plot.plot_runs([a, b], tmp_path / "figs" / "curves.png", title="two runs")
     width, height = png_size(out)
@@ -60,7 +59,6 @@ def test_plot_runs_writes_a_png(tmp_path):
 
 
 def test_plot_errors(tmp_path):
-    pytest.importorskip("matplotlib")
     run = fake_run(tmp_path / "a")
     with pytest.raises(lt.ConfigError, match="none of the metrics"):
         lt.plot.plot_runs([run], tmp_path / "x.png", metrics=("top5_accuracy",))
@@ -68,14 +66,7 @@ def test_plot_errors(tmp_path):
         lt.plot.plot_runs([run], tmp_path / "x.png", splits=("test",))
 
 
-def test_without_matplotlib_the_error_says_how_to_get_it(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    with pytest.raises(lt.ConfigError, match=r"pip install 'lowtf\[plot\]'"):
-        lt.plot.plot_runs([fake_run(tmp_path / "a")], tmp_path / "x.png")
-
-
 def test_lowtf_plot_command(tmp_path):
-    pytest.importorskip("matplotlib")
     run = fake_run(tmp_path / "a")
     env = dict(os.environ, PYTHONPATH=REPO)
     result = subprocess.run(COMMAND + ["plot", run, "-o", str(tmp_path / "c.png"),

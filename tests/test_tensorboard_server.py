@@ -26,7 +26,7 @@ import tensorflow as tf
 import lowtf as lt
 from fake_data import write_fake_fashion_mnist
 from headless_chromium import FLAGS, Chromium, find_chromium
-from lowtf import pictures
+from lowtf import figures
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(REPO, "logs", "test-artifacts")
@@ -58,10 +58,10 @@ def logdir(tmp_path_factory):
         if not os.path.isdir(test_dir):  # run_experiment without the pictures patch
             predictor = lt.restore(row["run_dir"])
             writer = tf.summary.create_file_writer(test_dir)
-            pictures.write_evaluation_images(writer, row["step"], data.test.images,
-                                             data.test.labels,
-                                             predictor.probabilities(data.test.images),
-                                             data.class_names)
+            figures.write_evaluation_images(writer, row["step"], data.test.images,
+                                            data.test.labels,
+                                            predictor.probabilities(data.test.images),
+                                            data.class_names)
             writer.close()
     return sweep, result
 

@@ -4,7 +4,7 @@ import math
 import os
 import time
 
-from lowtf import pictures
+from lowtf import figures
 from lowtf.actions.base import Action
 from lowtf.storage import WriteError
 
@@ -102,7 +102,7 @@ def run_summary(history, failed):
 
 class ValidationImages(Action):
     """Images of every evaluation in `<run>/validation`: sample inputs with their labels,
-    the most confidently wrong images and the confusion matrix (`lowtf.pictures`).
+    the most confidently wrong images and the confusion matrix (`lowtf.figures`).
 
     Args:
         x, y: the validation arrays shown (checked; the first 10,000 examples at most).
@@ -116,7 +116,7 @@ class ValidationImages(Action):
         with run.writing_logs():
             with run.evaluation_weights():
                 probabilities = run.predictor.probabilities(self.x)
-            pictures.write_evaluation_images(
+            figures.write_evaluation_images(
                 run.writer.writer("validation"), run.step, self.x, self.y,
                 probabilities, run.metadata.get("class_names"))
             run.writer.flush()

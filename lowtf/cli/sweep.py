@@ -62,8 +62,7 @@ def add_sweep_parser(sub):
                             "of no other: the one look at the test set, after choosing on "
                             "validation")
     sweep.add_argument("--plot", metavar="PNG",
-                       help="also draw the trials' validation curves to this file "
-                            "(needs matplotlib)")
+                       help="also draw the trials' validation curves to this file")
     sweep.add_argument("--epochs", type=positive_int, help="maximum epochs of every trial")
     sweep.add_argument("--batch-size", type=positive_int, help="batch size of every trial")
     sweep.add_argument("--learning-rate", "--lr", type=positive_float,
@@ -87,10 +86,10 @@ def add_sweep_parser(sub):
 
 def add_plot_parser(sub):
     plot = sub.add_parser(
-        "plot", help="draw loss/accuracy curves of runs to a PNG (needs matplotlib)",
+        "plot", help="draw loss/accuracy curves of runs to a PNG",
         description="Draw the loss and accuracy curves of one or more runs (from their "
                     "history.json) to an image file. A folder holding runs (a sweep) stands "
-                    "for all of them. Needs matplotlib: pip install 'lowtf[plot]'.")
+                    "for all of them.")
     plot.set_defaults(run=plot_command)
     plot.add_argument("runs", nargs="+", help="run directories, or sweep folders")
     plot.add_argument("-o", "--output", default="curves.png",
