@@ -243,13 +243,16 @@ def build_trainer(experiment, class_names=None, verbose=1, strategy=None):
                              "class_names": list(class_names or [])})
 
 
-def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
+def run_experiment(experiment, verbose=1, hparams=None, trial_id=None, show_test=True):
     """Trains `experiment`, evaluates it on the test set, and returns a results dict.
 
     The results (test metrics, epochs, time, examples/second, checkpoint) are also
-    written to `<run_dir>/results.json`, and the test metrics and figures (samples,
-    confident mistakes, confusion matrix) to TensorBoard under `<run_dir>/test`.
-    `hparams` and `trial_id` go to the HParams dashboard (a sweep passes its trial's).
+    written to `<run_dir>/results.json`, and with `show_test` the test metrics and
+    figures (samples, confident mistakes, confusion matrix) to TensorBoard under
+    `<run_dir>/test`. `hparams` and `trial_id` go to the HParams dashboard. A sweep
+    passes its trial's, and `show_test=False`: TensorBoard's HParams table would show
+    every trial's test figures next to their validation ones, an invitation to choose
+    on the test set.
     """
     # The strategy first: logical CPU devices can only be set up before TensorFlow starts.
     strategy = make_strategy(experiment.strategy, experiment.devices)
@@ -283,7 +286,8 @@ def run_experiment(experiment, verbose=1, hparams=None, trial_id=None):
                           hparams=hparams, trial_id=trial_id)
     elapsed = earlier + time.perf_counter() - start
     trainer.restore_best()  # the model the run reports is its best checkpoint's
-    test = trainer.evaluate(data.test)  # also its scalars and figures in <run>/test
+    # the test split itself: its scalars and figures also go to <run>/test
+    test = trainer.evaluate(data.test if show_test else (data.test.images, data.test.labels))
     checkpoint = trainer.final_checkpoint
     rates = history.get("examples_per_second", [])
     results = {"experiment": experiment.as_record(), "test": test,

@@ -290,6 +290,7 @@ def test_each_trial_records_values_metrics_and_how_it_ended(swept):
         summary = scalars(os.path.join(row["run_dir"], "summary"))
         assert summary["finished"] == [1.0 if finished else 0.0]
         assert not any(tag.startswith("test") for tag in summary)  # chosen on validation
+        assert not os.path.exists(os.path.join(row["run_dir"], "test"))  # no test curves
         if finished:
             assert summary["best_val_accuracy"][0] == pytest.approx(row["best_val_accuracy"])
             assert summary["epochs_trained"] == [2.0]

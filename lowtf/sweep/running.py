@@ -57,7 +57,7 @@ def run_trial(trial, verbose=0):
     start = time.perf_counter()
     try:
         run_experiment(trial.experiment, verbose=verbose, hparams=trial.hparams,
-                       trial_id=trial.id)
+                       trial_id=trial.id, show_test=False)
         status = {"status": "finished"}
     except Exception as e:  # noqa: BLE001 - one failed trial must not end the sweep
         RunDir(trial.run_dir).write_trial_error(traceback.format_exc())
