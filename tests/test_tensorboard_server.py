@@ -7,17 +7,11 @@ our run names on the scalars page and our trials on the HParams page. Screenshot
 kept in `logs/test-artifacts/` (ignored by git) as well as in pytest's tmp dir.
 """
 
-import gzip
 import json
 import os
-import shutil
-import socket
 import struct
 import subprocess
-import sys
 import time
-import urllib.parse
-import urllib.request
 
 import numpy as np
 import pytest
@@ -27,20 +21,12 @@ import lowtf as lt
 from fake_data import write_fake_fashion_mnist
 from headless_chromium import FLAGS, Chromium, find_chromium
 from lowtf import pictures
+from tensorboard_pages import get, get_json, keep, png_dimensions, serve, show
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARTIFACTS = os.path.join(REPO, "logs", "test-artifacts")
-TENSORBOARD = os.path.join(sys.prefix, "bin", "tensorboard")
 TRIALS = ("lr=0.05", "lr=0.2")
 IMAGE_TAGS = {"samples", "confident_mistakes", "confusion_matrix"}
 needs_chromium = pytest.mark.skipif(find_chromium() is None,
                                     reason="chromium is not installed (apt-get install chromium)")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -69,47 +55,10 @@ def logdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(logdir, tmp_path_factory):
     sweep, result = logdir
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("tb_log") / "tensorboard.log", "w")
-    process = subprocess.Popen(
-        [TENSORBOARD, "--logdir", sweep.root, "--host", "127.0.0.1", "--port", str(port),
-         "--reload_interval", "2"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wanted = {f"{t}/{split}" for t in TRIALS for split in ("train", "validation", "sweep")}
-    deadline = time.monotonic() + 120
-    runs = []
-    try:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, open(log.name).read()
-            try:
-                runs = get_json(url, "/data/runs")
-                if wanted <= set(runs):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        assert wanted <= set(runs), (runs, open(log.name).read())
+    wanted = [f"{t}/{split}" for t in TRIALS for split in ("train", "validation", "sweep")]
+    with serve(sweep.root, runs=wanted,
+               log_path=tmp_path_factory.mktemp("tb_log") / "tensorboard.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def get(url, path, **params):
-    query = ("?" + urllib.parse.urlencode(params)) if params else ""
-    with urllib.request.urlopen(url + path + query, timeout=30) as response:
-        return response.read()
-
-
-def get_json(url, path, **params):
-    """A TensorBoard JSON answer (the profile plugin gzips its own, asked or not)."""
-    body = get(url, path, **params)
-    return json.loads(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
 
 
 def history(result, trial):
@@ -216,18 +165,6 @@ def test_hparams_sessions_are_the_trials(server, logdir):
 
 # ---- the pages, in headless Chromium ---------------------------------------------------------
 
-def keep(path, name):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    shutil.copyfile(path, os.path.join(ARTIFACTS, name))
-
-
-def png_dimensions(path):
-    with open(path, "rb") as f:
-        header = f.read(24)
-    assert header[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", header[16:24])
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if find_chromium() is None:
@@ -238,12 +175,10 @@ def browser(tmp_path_factory):
 
 @needs_chromium
 def test_scalars_page_shows_our_runs(server, browser, tmp_path):
-    browser.open(f"{server}/#scalars")
     runs = [f"{t}/{split}" for t in TRIALS for split in ("train", "validation")]
-    text = browser.wait_for_text(runs + ["accuracy", "loss"], timeout=90)
+    text = show(browser, server, "scalars", runs + ["accuracy", "loss"], settle=1.0)
     for run in runs:
         assert run in text, text[:2000]
-    time.sleep(1.0)  # let the charts finish drawing
     shot = browser.screenshot(str(tmp_path / "tensorboard_scalars.png"))
     assert png_dimensions(shot) == (1280, 900)
     keep(shot, "tensorboard_scalars.png")
@@ -251,9 +186,8 @@ def test_scalars_page_shows_our_runs(server, browser, tmp_path):
 
 @needs_chromium
 def test_hparams_page_shows_our_trials(server, browser, tmp_path):
-    browser.open(f"{server}/#hparams")
-    text = browser.wait_for_text(list(TRIALS) + ["learning_rate", "best val accuracy"],
-                                 timeout=90)
+    text = show(browser, server, "hparams",
+                list(TRIALS) + ["learning_rate", "best val accuracy"], settle=0)
     for word in list(TRIALS) + ["learning_rate", "best val accuracy", "test accuracy"]:
         assert word in text, text[:2000]
     shot = browser.screenshot(str(tmp_path / "tensorboard_hparams_table.png"))
