@@ -10,7 +10,10 @@ Shared by the browser tests and `docs/make_screenshots.py`:
 `serve` starts `tensorboard --logdir` on a free loopback port and waits until the given
 runs are listed (`/data/runs`); `show` opens a tab (`scalars`, `timeseries`, `images`,
 `hparams`), waits for words in the page's text (shadow roots included) and lets the
-charts settle. `image_states` reads every <img> of the page through the shadow roots.
+charts settle. `image_states` reads every <img> of the page through the shadow roots,
+`hparams_table` the HParams table view as shown, `hparams_columns` picks its columns.
+`train_example_runs` trains the two real runs that the dashboard test and the README's
+screenshots show.
 """
 
 import contextlib
@@ -28,10 +31,11 @@ import urllib.request
 
 from headless_chromium import Chromium, find_chromium
 
-__all__ = ["ARTIFACTS", "Chromium", "HPARAMS_VIEWS", "REPO", "TABS", "find_chromium", "free_port",
-           "get", "get_json", "hparams_columns", "hparams_table", "image_states", "keep",
-           "open_categories", "png_dimensions", "resize", "scalars", "serve", "show",
-           "tensorboard_binary", "wait_for_images", "wait_for_location"]
+__all__ = ["API_RUN", "ARTIFACTS", "Chromium", "EXAMPLE_RUNS", "EXP_RUN", "HPARAMS_VIEWS",
+           "REPO", "TABS", "click_selector", "find_chromium", "free_port", "get", "get_json",
+           "hparams_columns", "hparams_table", "image_states", "keep", "open_categories",
+           "png_dimensions", "resize", "scalars", "serve", "show", "tensorboard_binary",
+           "train_example_runs", "wait_for_images", "wait_for_location"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(REPO, "logs", "test-artifacts")
@@ -140,10 +144,13 @@ def serve(logdir, runs=(), timeout=120, log_path=None, reload_interval=2):
 
 
 def wait_for_location(browser, address, timeout=30):
-    """Waits until the page at `address` has loaded (document.readyState complete)."""
-    deadline = time.monotonic() + timeout
-    check = (f"location.href === new URL({json.dumps(address)}).href"
+    """Waits until a page of `address`'s origin and path (its query and hash, which pages
+    rewrite, aside) has loaded: document.readyState complete."""
+    target = json.dumps(address)
+    check = (f"(location.href === {target} || (location.origin + location.pathname) === "
+             f"(u => u.origin + u.pathname)(new URL({target})))"
              " && document.readyState === 'complete'")
+    deadline = time.monotonic() + timeout
     while not browser.evaluate(check):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{address} did not load in {timeout}s "
@@ -294,3 +301,62 @@ def open_categories(browser, names=None):
     """Opens the collapsed tag categories named in `names` (None: all of them)."""
     return browser.evaluate(OPEN_CATEGORIES % json.dumps(None if names is None
                                                          else list(names))) or []
+
+
+# Clicks the first visible element matching a CSS selector, shadow roots included.
+CLICK_SELECTOR = """((selector) => {
+  const stack = [document.documentElement];
+  while (stack.length) {
+    const node = stack.pop();
+    if (node.shadowRoot) stack.push(node.shadowRoot);
+    for (const child of node.children || []) stack.push(child);
+    if (node.matches && node.matches(selector) && node.offsetParent !== null) {
+      node.click();
+      return true;
+    }
+  }
+  return false;
+})(%s)"""
+
+
+def click_selector(browser, selector):
+    """Clicks the first visible element matching `selector`; whether there was one."""
+    return bool(browser.evaluate(CLICK_SELECTOR % json.dumps(selector)))
+
+
+# ---- the example runs of the dashboard test and of docs/make_screenshots.py ------------------
+
+API_RUN, EXP_RUN = "api_run", "exp_run"
+# What each run is trained with (the HParams table shows these).
+EXAMPLE_RUNS = {
+    API_RUN: {"optimizer": "sgd", "learning_rate": 0.05, "batch_size": 50, "hidden": (300, 100),
+              "seed": 42, "log_every_steps": 50},
+    EXP_RUN: {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 100, "hidden": (100,),
+              "seed": 7, "log_every_steps": 100},
+}
+
+
+def train_example_runs(logdir, epochs=2, data=None):
+    """Two real runs on Fashion-MNIST in `logdir`, from two sources: `api_run` with the
+    Python API (a Trainer on `lt.load_dataset` splits, then `evaluate` on the test set)
+    and `exp_run` with `lt.run_experiment` and other hyperparameters. Returns their names."""
+    import lowtf as lt
+
+    logdir = os.fspath(logdir)
+    api = EXAMPLE_RUNS[API_RUN]
+    data = data or lt.load_dataset("fashion_mnist", raw=True)
+    trainer = lt.Trainer(lt.dnn(784, api["hidden"], 10, seed=api["seed"]),
+                         optimizer=lt.optimizers.SGD(api["learning_rate"]),
+                         run_dir=os.path.join(logdir, API_RUN), seed=api["seed"], verbose=0,
+                         xla=False, log_every_steps=api["log_every_steps"])
+    trainer.fit(data.train, data.validation, epochs=epochs, batch_size=api["batch_size"])
+    trainer.evaluate(data.test)
+    exp = EXAMPLE_RUNS[EXP_RUN]
+    lt.run_experiment(lt.Experiment(name=EXP_RUN, hidden=exp["hidden"],
+                                    optimizer=exp["optimizer"],
+                                    learning_rate=exp["learning_rate"],
+                                    batch_size=exp["batch_size"], epochs=epochs, patience=None,
+                                    metrics=("accuracy",), seed=exp["seed"], xla=False,
+                                    log_every_steps=exp["log_every_steps"],
+                                    run_dir=os.path.join(logdir, EXP_RUN)), verbose=0)
+    return [API_RUN, EXP_RUN]

@@ -21,14 +21,13 @@ import pytest
 import tensorflow as tf
 
 import lowtf as lt
-from tensorboard_pages import (Chromium, find_chromium, get_json, hparams_columns,
-                               hparams_table, image_states, keep, open_categories,
-                               png_dimensions, resize, scalars, serve, show)
+from tensorboard_pages import (API_RUN, EXAMPLE_RUNS, EXP_RUN, Chromium, find_chromium,
+                               get_json, hparams_columns, hparams_table, image_states, keep,
+                               open_categories, png_dimensions, resize, scalars, serve, show,
+                               train_example_runs)
 
-API_RUN, EXP_RUN = "api_run", "exp_run"
 RUNS = (API_RUN, EXP_RUN)
 EPOCHS = 2
-API_BATCH, API_EVERY = 50, 50
 TRAIN_TAGS = ("loss", "accuracy", "learning_rate", "gradient_norm", "examples_per_second")
 IMAGE_TAGS = ("samples", "confident_mistakes", "confusion_matrix")
 HPARAMS = ("optimizer", "learning_rate", "batch_size", "epochs", "seed", "layers",
@@ -40,18 +39,9 @@ needs_chromium = pytest.mark.skipif(find_chromium() is None,
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
-    """The two real runs: the Python API's and run_experiment's."""
+    """The two real runs: the Python API's and run_experiment's (`train_example_runs`)."""
     logs = tmp_path_factory.mktemp("dashboard") / "logs"
-    data = lt.load_dataset("fashion_mnist", raw=True)
-    trainer = lt.Trainer(lt.dnn(784, (300, 100), 10, seed=42),
-                         optimizer=lt.optimizers.SGD(0.05), run_dir=logs / API_RUN, verbose=0,
-                         xla=False, log_every_steps=API_EVERY)
-    trainer.fit(data.train, data.validation, epochs=EPOCHS, batch_size=API_BATCH)
-    trainer.evaluate(data.test)
-    lt.run_experiment(lt.Experiment(name=EXP_RUN, hidden=(100,), optimizer="adam",
-                                    learning_rate=0.001, batch_size=100, epochs=EPOCHS,
-                                    patience=None, metrics=("accuracy",), seed=7, xla=False,
-                                    run_dir=str(logs / EXP_RUN)), verbose=0)
+    assert train_example_runs(logs, epochs=EPOCHS) == list(RUNS)
     return logs
 
 
@@ -104,16 +94,15 @@ def test_trainer_defaults_log_steps_and_draw_images():
 def test_training_scalars_are_per_step(server, logdir):
     """Every N steps, not once an epoch: the loss curve has points within the epochs."""
     tags = get_json(server, "/data/plugin/scalars/tags")
-    steps_per_epoch = {API_RUN: math.ceil(55000 / API_BATCH),
-                       EXP_RUN: math.ceil(55000 / 100)}
-    every = {API_RUN: API_EVERY, EXP_RUN: 100}
     for run in RUNS:
-        assert history(logdir, run)["step"][-1] == EPOCHS * steps_per_epoch[run]
+        steps_per_epoch = math.ceil(55000 / EXAMPLE_RUNS[run]["batch_size"])
+        assert history(logdir, run)["step"][-1] == EPOCHS * steps_per_epoch
         loss = scalars(server, f"{run}/train", "loss")
         steps = [p[1] for p in loss]
         assert len(loss) > EPOCHS, (run, steps)
         assert steps == sorted(set(steps))
-        assert len(loss) >= EPOCHS * steps_per_epoch[run] // every[run], (run, steps)
+        every = EXAMPLE_RUNS[run]["log_every_steps"]
+        assert len(loss) >= EPOCHS * steps_per_epoch // every, (run, every, steps)
         assert set(TRAIN_TAGS) <= set(tags[f"{run}/train"]), (run, sorted(tags[f"{run}/train"]))
         for tag in TRAIN_TAGS[1:]:
             assert len(scalars(server, f"{run}/train", tag)) > EPOCHS, (run, tag)
@@ -248,10 +237,11 @@ def test_hparams_table_has_every_hyperparameter_and_the_summary_metrics(server, 
         assert float(cells["summary.finished"]) == 1.0, cells
         best = max(history(logdir, run)["val_accuracy"])
         assert float(cells["summary.best_val_accuracy"]) == pytest.approx(best, abs=1e-4)
-        expected = {API_RUN: {"optimizer": "sgd", "batch_size": 50.0, "layers": "300-100",
-                              "learning_rate": 0.05},
-                    EXP_RUN: {"optimizer": "adam", "batch_size": 100.0, "layers": "100",
-                              "learning_rate": 0.001}}[run]
+        trained = EXAMPLE_RUNS[run]
+        expected = {"optimizer": trained["optimizer"], "learning_rate": trained["learning_rate"],
+                    "batch_size": float(trained["batch_size"]), "seed": float(trained["seed"]),
+                    "epochs": float(EPOCHS), "dataset": "fashion_mnist",
+                    "layers": "-".join(str(units) for units in trained["hidden"])}
         for name, value in expected.items():
             shown = cells[name]
             if isinstance(value, float):
