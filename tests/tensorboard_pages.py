@@ -35,7 +35,7 @@ __all__ = ["API_RUN", "ARTIFACTS", "Chromium", "EXAMPLE_RUNS", "EXP_RUN", "HPARA
            "REPO", "TABS", "click_selector", "find_chromium", "free_port", "get", "get_json",
            "hparams_columns", "hparams_table", "image_states", "keep", "open_categories",
            "png_dimensions", "resize", "scalars", "serve", "show", "tensorboard_binary",
-           "train_example_runs", "wait_for_images", "wait_for_location"]
+           "train_example_runs", "wait_for_location"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(REPO, "logs", "test-artifacts")
@@ -188,17 +188,6 @@ def image_states(browser):
     """Every <img> of the page: `{"src", "complete", "naturalWidth", "naturalHeight",
     "visible"}`."""
     return browser.evaluate(IMAGE_STATES) or []
-
-
-def wait_for_images(browser, count, timeout=60, source="/data/plugin/images/"):
-    """Waits until `count` images from `source` have loaded (naturalWidth > 0); returns
-    all of them as `image_states` gives them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        images = [i for i in image_states(browser) if source in i["src"]]
-        if sum(i["naturalWidth"] > 0 for i in images) >= count or time.monotonic() > deadline:
-            return images
-        time.sleep(0.5)
 
 
 def keep(path, name):
