@@ -18,7 +18,7 @@ from conftest import make_classification
 from lowtf.checkpoints import CheckpointMismatchError
 from lowtf.ema import WeightAverage
 from headless_chromium import Chromium, find_chromium
-from test_tensorboard_server import TENSORBOARD, free_port, get_json, keep
+from tensorboard_pages import get_json, keep, serve
 
 
 def data(n=400, seed=0):
@@ -265,12 +265,7 @@ def test_the_profiler_traces_its_steps_for_the_profile_tab(tmp_path):
     with pytest.raises(lt.ConfigError, match="stop .* must be after start"):
         lt.actions.Profile(5, 5)
     # TensorBoard's Profile tab (its plugin's own HTTP API) finds the trace and its tools.
-    port = free_port()
-    process = subprocess.Popen([TENSORBOARD, "--logdir", str(tmp_path), "--host", "127.0.0.1",
-                                "--port", str(port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with serve(tmp_path) as url:
         deadline, runs = time.monotonic() + 120, []
         while time.monotonic() < deadline and not runs:
             try:
@@ -289,9 +284,6 @@ def test_the_profiler_traces_its_steps_for_the_profile_tab(tmp_path):
                 assert runs[0] in text and "Average Step Time" in text, text[:2000]
                 keep(browser.screenshot(str(tmp_path / "profile.png")),
                      "tensorboard_profile.png")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("change", [{"l2": 0.001}, {"accumulate": 2}, {"ema": 0.99},
