@@ -72,4 +72,5 @@ class RunStorage:
 
     def writing_logs(self):
         """A context for TensorBoard writes: a failure names the last good checkpoint."""
-        return writing("the TensorBoard logs", self.run_dir, self.last_good)
+        # `last_good` reads the checkpoint state file: only when a write failed
+        return writing("the TensorBoard logs", self.run_dir, lambda: self.last_good)

@@ -49,11 +49,14 @@ def writing(what, where, kept=None):
     Args:
         what: e.g. "the TensorBoard logs".
         where: the file or folder written.
-        kept: the last good checkpoint, named in the message (None: none yet).
+        kept: the last good checkpoint, named in the message (None: none yet), or a
+            function returning it, called only when a write failed.
     """
     try:
         yield
     except WRITE_ERRORS as e:
+        if callable(kept):
+            kept = kept()
         raise WriteError(
             f"could not write {what} to {where} ({describe(e)}); the run stopped. Free disk "
             f"space (or fix the file system) and run the same command again: it resumes "

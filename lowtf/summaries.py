@@ -12,6 +12,7 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api as hp
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_summary
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from lowtf.run_dir import RunDir
 
@@ -22,6 +23,7 @@ class RunWriter:
     def __init__(self, run_dir):
         self.run_dir = run_dir
         self._writers = {}
+        self._scalar_writers = {}
 
     def writer(self, split):
         if split not in self._writers:
@@ -29,9 +31,27 @@ class RunWriter:
         return self._writers[split]
 
     def scalars(self, split, step, values):
-        with self.writer(split).as_default(step=step):
-            for tag, value in values.items():
-                tf.summary.scalar(tag, value)
+        """Writes `{tag: number}` at `step` (as float32) in one traced call: eager
+        `tf.summary.scalar`s cost about half a millisecond each, which every
+        `log_every_steps` adds up to a measurable share of a fast step loop."""
+        tags = tuple(values)
+        write = self._scalar_writers.get((split, tags))
+        if write is None:
+            write = self._scalar_writers[(split, tags)] = self._scalar_writer(split, tags)
+        write(tf.constant(step, tf.int64), tf.constant([float(values[t]) for t in tags],
+                                                       tf.float32))
+
+    def _scalar_writer(self, split, tags):
+        writer, scalar = self.writer(split), scalar_metadata.create_summary_metadata(None, None)
+
+        @tf.function(autograph=False)
+        def write(step, vector):
+            with writer.as_default(step=step):
+                for i, tag in enumerate(tags):  # the tag as given: no name scope
+                    tf.summary.write(tag, vector[i], metadata=scalar)
+        # the concrete function: a call skips tf.function's signature matching
+        return write.get_concrete_function(tf.TensorSpec([], tf.int64),
+                                           tf.TensorSpec([len(tags)], tf.float32))
 
     def histograms(self, split, step, values):
         with self.writer(split).as_default(step=step):
@@ -69,3 +89,4 @@ class RunWriter:
         for w in self._writers.values():
             w.close()
         self._writers.clear()
+        self._scalar_writers.clear()
