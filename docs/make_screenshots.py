@@ -28,6 +28,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
+from headless_chromium import ELEMENTS  # noqa: E402
 from tensorboard_pages import (HPARAMS_VIEWS, Chromium, click_selector, get_json,  # noqa: E402
                                hparams_columns, hparams_table, open_categories, serve, show,
                                train_example_runs)
@@ -41,11 +42,7 @@ COLUMN_WIDTH = "8em"  # instead of 10em, so that all the columns shown fit in 14
 # Narrows the HParams table's hyperparameter and metric columns (as dragging their edges
 # would); the Trial ID column keeps its width.
 NARROW_COLUMNS = """((width) => {
-  const stack = [document.documentElement];
-  while (stack.length) {
-    const node = stack.pop();
-    if (node.shadowRoot) stack.push(node.shadowRoot);
-    for (const child of node.children || []) stack.push(child);
+""" + ELEMENTS + """  for (const node of elements()) {
     if (node.nodeName === 'VAADIN-GRID' && node.classList.contains('session-group-table')) {
       const columns = Array.from(node.querySelectorAll('vaadin-grid-column'));
       columns.slice(1).forEach(c => { if (c.width === '10em') c.width = width; });

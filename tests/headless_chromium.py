@@ -33,13 +33,22 @@ DEEP_TEXT = """(() => {
   return parts.join(' ').replace(/\\s+/g, ' ');
 })()"""
 
-# Clicks the first element (shadow roots included) whose own text is `label`.
-CLICK_TEXT = """((label) => {
+# JavaScript defining `elements()`: every node of the page, depth first, shadow roots (and
+# the elements in them) included. The snippets below start with it.
+ELEMENTS = """const elements = function* () {
   const stack = [document.documentElement];
   while (stack.length) {
     const node = stack.pop();
     if (node.shadowRoot) stack.push(node.shadowRoot);
     for (const child of node.children || []) stack.push(child);
+    yield node;
+  }
+};
+"""
+
+# Clicks the first element (shadow roots included) whose own text is `label`.
+CLICK_TEXT = """((label) => {
+""" + ELEMENTS + """  for (const node of elements()) {
     if (node.nodeType === Node.ELEMENT_NODE && node.textContent.trim() === label
         && node.offsetParent !== null) { node.click(); return true; }
   }

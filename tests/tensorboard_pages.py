@@ -29,7 +29,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from headless_chromium import Chromium, find_chromium
+from headless_chromium import ELEMENTS, Chromium, find_chromium
 
 __all__ = ["API_RUN", "ARTIFACTS", "Chromium", "EXAMPLE_RUNS", "EXP_RUN", "HPARAMS_VIEWS",
            "REPO", "TABS", "click_selector", "find_chromium", "free_port", "get", "get_json",
@@ -207,11 +207,7 @@ def png_dimensions(path):
 # vaadin-grid inside tf-hparams-table-view (rows the grid keeps hidden are left out).
 HPARAMS_TABLE = """(() => {
   const grids = [];
-  const stack = [document.documentElement];
-  while (stack.length) {
-    const node = stack.pop();
-    if (node.shadowRoot) stack.push(node.shadowRoot);
-    for (const child of node.children || []) stack.push(child);
+""" + ELEMENTS + """  for (const node of elements()) {
     if (node.nodeName === 'VAADIN-GRID' && node.classList.contains('session-group-table')
         && node.offsetParent !== null) grids.push(node);
   }
@@ -237,11 +233,7 @@ HPARAMS_TABLE = """(() => {
 # null shows every column. Returns the names of all the column checkboxes.
 HPARAMS_COLUMNS = """((wanted) => {
   const names = [];
-  const stack = [document.documentElement];
-  while (stack.length) {
-    const node = stack.pop();
-    if (node.shadowRoot) stack.push(node.shadowRoot);
-    for (const child of node.children || []) stack.push(child);
+""" + ELEMENTS + """  for (const node of elements()) {
     if (node.nodeName === 'PAPER-CHECKBOX' && (node.classList.contains('hparam-checkbox')
         || node.classList.contains('metric-checkbox'))) {
       const name = node.textContent.trim();
@@ -271,11 +263,7 @@ def hparams_columns(browser, shown=None):
 # first ones start open) by clicking their headings; returns the names it opened.
 OPEN_CATEGORIES = """((names) => {
   const opened = [];
-  const stack = [document.documentElement];
-  while (stack.length) {
-    const node = stack.pop();
-    if (node.shadowRoot) stack.push(node.shadowRoot);
-    for (const child of node.children || []) stack.push(child);
+""" + ELEMENTS + """  for (const node of elements()) {
     if (node.nodeName === 'TF-CATEGORY-PAGINATED-VIEW' && !node.opened && node.category
         && node.offsetParent !== null && (names === null || names.includes(node.category.name))) {
       const heading = node.shadowRoot && node.shadowRoot.querySelector('button.heading');
@@ -294,11 +282,7 @@ def open_categories(browser, names=None):
 
 # Clicks the first visible element matching a CSS selector, shadow roots included.
 CLICK_SELECTOR = """((selector) => {
-  const stack = [document.documentElement];
-  while (stack.length) {
-    const node = stack.pop();
-    if (node.shadowRoot) stack.push(node.shadowRoot);
-    for (const child of node.children || []) stack.push(child);
+""" + ELEMENTS + """  for (const node of elements()) {
     if (node.matches && node.matches(selector) && node.offsetParent !== null) {
       node.click();
       return true;
