@@ -118,7 +118,8 @@ class Trainer:
         self.storage = RunStorage(self.checkpoint, self.run_dir, self.strategy,
                                   self.state.step, max_to_keep, self.chief)
         self.keeper, self.writer = self.storage.keeper, self.storage.writer
-        self.loop.log_every = self.log_every_steps if self.writer else None
+        # on every worker (the same traced step everywhere), though only the chief writes
+        self.loop.log_every = self.log_every_steps if self.run_dir else None
         self.history = {}
         self._started = self._started_from_checkpoint = False
         self._feed_key = None
