@@ -11,8 +11,9 @@ from lowtf.checkpoints import CheckpointMismatchError
 from lowtf.techniques import DEFAULTS as TECHNIQUE_DEFAULTS
 
 # Keys that may change when a run resumes: the epoch budget, and facts recorded for
-# restoring (the input shape, where the model's builder lives), not training settings.
-RESUMABLE_KEYS = frozenset({"epochs", "inputs", "builder"})
+# restoring (the input shape, where the model's builder lives, the metadata: class names
+# and dataset, which a run fed `load_dataset` splits records), not training settings.
+RESUMABLE_KEYS = frozenset({"epochs", "inputs", "builder", "metadata"})
 
 
 def differences(stored, now, ignore=RESUMABLE_KEYS, defaults=None):

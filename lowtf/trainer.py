@@ -336,8 +336,9 @@ class Trainer:
         prefix = restore_latest(self.storage.restore_keeper, self.model, config, resume,
                                 self.run_dir, self._stateful_actions)
         self._started_from_checkpoint = prefix is not None
+        # what may differ on a resume (RESUMABLE_KEYS: metadata, builder) is recorded anew
+        self.state.config.assign(json.dumps(config, sort_keys=True))
         if prefix is None:
-            self.state.config.assign(json.dumps(config, sort_keys=True))
             return False
         self.history = load_history(self.run_dir, self.epoch, self.step,
                                     self._last_good_checkpoint, self.chief)

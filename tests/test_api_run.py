@@ -152,3 +152,18 @@ def test_the_gradient_norm_compiles_with_xla(tmp_path, api_run):
     assert sorted(compiled) == [4, 8, 12]
     assert [compiled[s] for s in sorted(compiled)] == pytest.approx(
         [plain[s] for s in sorted(compiled)], rel=1e-4)
+
+
+def test_a_run_begun_without_class_names_resumes_with_them(tmp_path, api_run):
+    """Metadata is a fact for restoring, not a training setting: a run begun on arrays
+    (or before splits carried their names) resumes when fed the splits, and records them."""
+    data = api_run[0]
+
+    def trainer():
+        return lt.Trainer(lt.dnn(784, (8,), 10, seed=1), run_dir=tmp_path, verbose=0)
+
+    trainer().fit((data.train.images, data.train.labels), epochs=1, batch_size=100)
+    assert lt.restore(tmp_path).class_names is None
+    history = trainer().fit(data.train, epochs=2, batch_size=100)
+    assert history["epoch"] == [1, 2]
+    assert lt.restore(tmp_path).class_names == data.class_names
