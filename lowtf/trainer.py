@@ -60,8 +60,9 @@ class Trainer:
         strategy: a `tf.distribute.Strategy`; None is the default strategy.
         metadata: JSON-serialisable facts stored with the checkpoint, e.g.
             `{"dataset": "fashion_mnist", "class_names": [...]}` for inference.
-        image_summaries: with array validation data, write figures of every evaluation to
-            `<run>/validation` (`lowtf.actions.ValidationImages`); on by default.
+        image_summaries: with array validation data, write figures of the evaluations to
+            `<run>/validation`, taking at most 10% of the run's time, the first and the
+            last always (`lowtf.actions.ValidationImages`); on by default.
         l2: factor of an L2 penalty on the kernels, logged apart as `l2_loss`.
         accumulate: micro-batches per update: each update sums the gradients of
             `accumulate` batches of `batch_size` (`lowtf.techniques`).

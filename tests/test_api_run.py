@@ -86,10 +86,37 @@ def test_metadata_given_to_the_trainer_wins(tmp_path, api_run):
 
 
 def test_figures_are_on_by_default_with_validation_arrays(api_run):
-    run_dir = api_run[2]
+    run_dir, history = api_run[2], api_run[3]
     validation = tensors(run_dir / "validation")
     assert IMAGE_TAGS <= set(validation)
-    assert [s for s, _ in validation["samples"]] == api_run[3]["step"]  # every evaluation
+    drawn = [s for s, _ in validation["samples"]]
+    assert drawn[0] == history["step"][0] and drawn[-1] == history["step"][-1]
+    assert set(drawn) <= set(history["step"]) and len(set(drawn)) == len(drawn)
+
+
+@pytest.mark.parametrize("max_share, drawn", [(None, [12, 24, 36, 48]), (1e-4, [12, 48])])
+def test_figures_take_at_most_their_share_of_the_time(tmp_path, api_run, max_share, drawn):
+    """With a tiny share only the first evaluation and the last (at the end, with its own
+    probabilities and step) are drawn; None draws every one."""
+    data = api_run[0]
+    images = lt.actions.ValidationImages(data.validation.images, data.validation.labels,
+                                         max_share=max_share)
+    trainer = lt.Trainer(lt.dnn(784, (8,), 10, seed=1), run_dir=tmp_path, verbose=0,
+                         image_summaries=False)
+    trainer.fit(data.train, data.validation, epochs=4, batch_size=50, actions=[images])
+    written = tensors(tmp_path / "validation")
+    assert [s for s, _ in written["confusion_matrix"]] == drawn
+    last = written["confusion_matrix"][-1][1]  # drawn from the last epoch's predictions
+    predicted = trainer.predict(data.validation.images).argmax(axis=1)
+    expected = lt.figures.to_image(lt.figures.confusion_matrix_figure(
+        data.validation.labels, predicted, data.class_names, n_classes=10))
+    assert tf.io.decode_png(last[2]).numpy().shape == expected.shape
+    np.testing.assert_array_equal(tf.io.decode_png(last[2]).numpy(), expected)
+
+
+def test_a_bad_share_is_refused():
+    with pytest.raises(lt.ConfigError, match="max_share"):
+        lt.actions.ValidationImages(np.zeros((2, 784)), np.zeros(2), max_share=0)
 
 
 def test_evaluate_on_the_test_split_writes_results_and_test_curves(api_run):

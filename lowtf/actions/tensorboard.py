@@ -6,6 +6,7 @@ import time
 
 from lowtf import figures
 from lowtf.actions.base import Action
+from lowtf.errors import ConfigError
 from lowtf.storage import WriteError
 
 
@@ -101,22 +102,52 @@ def run_summary(history, failed):
 
 
 class ValidationImages(Action):
-    """Images of every evaluation in `<run>/validation`: sample inputs with their labels,
+    """Figures of the evaluations in `<run>/validation`: sample inputs with their labels,
     the most confidently wrong images and the confusion matrix (`lowtf.figures`).
+
+    Drawing the three takes about half a second on 2 cores, as long as an epoch of the
+    reference network, so by default they cost at most `max_share` of the run's time: an
+    evaluation is drawn when the time since the last drawing is at least
+    `(1 - max_share) / max_share` times what that drawing took, else skipped. The first
+    evaluation of a `fit` and its last (at the end, with the weights and step it had)
+    are always drawn. `max_share=None` draws every evaluation.
 
     Args:
         x, y: the validation arrays shown (checked; the first 10,000 examples at most).
+        max_share: the share of the run's time the figures may take, or None.
     """
 
-    def __init__(self, x, y, limit=10000):
+    def __init__(self, x, y, limit=10000, max_share=0.1):
         super().__init__(name="validation_images")
         self.x, self.y = x[:limit], y[:limit]
+        if max_share is not None and not 0 < max_share <= 1:
+            raise ConfigError(f"max_share must be in (0, 1] or None, got {max_share!r}")
+        self.max_share = max_share
+        self._skipped = self._next = None
+
+    def on_start(self, run):
+        self._skipped = self._next = None
 
     def on_epoch(self, run, logs):
+        with run.evaluation_weights():
+            probabilities = run.predictor.probabilities(self.x)
+        if self._next is not None and time.perf_counter() < self._next:
+            self._skipped = (run.step, probabilities)  # drawn at the end if it is the last
+            return
+        self._draw(run, run.step, probabilities)
+
+    def on_end(self, run, failed):
+        if self._skipped is not None and not failed:
+            self._draw(run, *self._skipped)
+
+    def _draw(self, run, step, probabilities):
+        start = time.perf_counter()
         with run.writing_logs():
-            with run.evaluation_weights():
-                probabilities = run.predictor.probabilities(self.x)
             figures.write_evaluation_images(
-                run.writer.writer("validation"), run.step, self.x, self.y,
+                run.writer.writer("validation"), step, self.x, self.y,
                 probabilities, run.metadata.get("class_names"))
             run.writer.flush()
+        self._skipped = None
+        if self.max_share:
+            took = time.perf_counter() - start
+            self._next = time.perf_counter() + took * (1 - self.max_share) / self.max_share
