@@ -18,6 +18,17 @@ from lowtf.run_dir import RunDir
 _INT_KEYS = ("epoch", "step", "skipped_steps")
 
 
+def best_values(history):
+    """`{"best_val_<metric>": value}`: the best finite value of each validation metric
+    over the epochs (the lowest of a loss, the highest of the others)."""
+    best = {}
+    for key, values in history.items():
+        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        if key.startswith("val_") and finite:
+            best[f"best_{key}"] = min(finite) if key.endswith("loss") else max(finite)
+    return best
+
+
 def path(run_dir):
     return RunDir(run_dir).history
 

@@ -168,3 +168,11 @@ def test_a_resumed_experiment_counts_the_training_time_of_its_earlier_calls(tmp_
     more = lt.run_experiment(experiment.replace(epochs=3), verbose=0)["train_seconds"]
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history["loss"]) == 3 and more >= again + history["epoch_time"][2]
+
+
+def test_best_values_skip_non_finite_epochs():
+    history = {"loss": [1.0, 0.5, 0.4], "val_loss": [0.9, math.nan, math.inf],
+               "val_accuracy": [0.5, math.nan, 0.7], "val_top3_accuracy": [math.nan] * 3,
+               "accuracy": [0.1, 0.9, 0.95]}
+    assert run_history.best_values(history) == {"best_val_loss": 0.9,
+                                                "best_val_accuracy": 0.7}

@@ -1,10 +1,10 @@
 """TensorBoard as actions: scalars, histograms, the graph and HParams; validation images."""
 
-import math
 import os
 import time
 
 from lowtf import figures
+from lowtf import history as run_history
 from lowtf.actions.base import Action
 from lowtf.errors import ConfigError
 from lowtf.storage import WriteError
@@ -91,11 +91,7 @@ def run_summary(history, failed):
     """The run's values for the HParams table: the best of each validation metric over its
     epochs (`best_val_loss` the lowest, the others the highest), the epochs trained and
     whether the fit finished (1) or stopped on an error (0)."""
-    summary = {}
-    for key, values in history.items():
-        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-        if key.startswith("val_") and finite:
-            summary[f"best_{key}"] = min(finite) if key.endswith("loss") else max(finite)
+    summary = run_history.best_values(history)
     summary["epochs_trained"] = len(history.get("loss", []))
     summary["finished"] = 0.0 if failed else 1.0
     return summary

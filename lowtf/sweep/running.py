@@ -90,12 +90,12 @@ def folder_row(trial_id, run_dir, values, n_params=None, status=None):
     else:
         row["status"] = "pending"
     val_acc = [v for v in history.get("val_accuracy", []) if v == v]
-    val_loss = [v for v in history.get("val_loss", []) if v == v]
+    best = run_history.best_values(history)
     row.update(
         epochs=len(history.get("loss", [])),
         step=(history.get("step") or [0])[-1],
-        best_val_accuracy=max(val_acc) if val_acc else None,
-        best_val_loss=min(val_loss) if val_loss else None,
+        best_val_accuracy=best.get("best_val_accuracy"),
+        best_val_loss=best.get("best_val_loss"),
         final_val_accuracy=val_acc[-1] if val_acc else None,
         n_params=n_params)
     if results is not None:
