@@ -51,7 +51,7 @@ class TensorBoard(Action):
             if run.fresh:
                 run.writer.graph(run.loop.concrete_function().graph)
                 run.writer.hparams(self.hparams or {}, trial_id=self.trial_id or os.path.basename(
-                    os.path.normpath(os.path.abspath(run.run_dir))))
+                    os.path.abspath(run.run_dir)))
 
     def on_epoch(self, run, logs):
         step = run.step
